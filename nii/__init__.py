@@ -1,0 +1,3 @@
+"""nii: non-intrusive-inspection image triage for customs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Physics-based synthetic dual-energy X-ray parcels with CN23-style declarations."""
