@@ -1,0 +1,255 @@
+"""Goods with no detector class (clothes, books, shoes ...) and the containers parcels travel in.
+
+They matter as much as the threats: they overlap everything, set the organic / inorganic balance of
+the image and carry most of the declared weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from nii.synth.objects import _pick
+from nii.synth.sketch import Sketch
+
+Rng = np.random.Generator
+
+
+def _blob(rng: Rng, w: float, h: float, *, points: int = 14, jitter: float = 0.25) -> np.ndarray:
+    """A soft irregular outline inside a w x h box (mm), centred."""
+    t = np.sort(rng.uniform(0, 2 * np.pi, points))
+    r = 1.0 + rng.uniform(-jitter, jitter, points)
+    return np.stack([w / 2 + np.cos(t) * r * w * 0.45, h / 2 + np.sin(t) * r * h * 0.45], axis=1)
+
+
+def draw_clothes(rng: Rng, ppm: float) -> Sketch:
+    """A folded garment: textile of uneven thickness, sometimes a zip, buttons or a belt buckle."""
+    w, h = rng.uniform(180, 380), rng.uniform(140, 300)
+    s = Sketch(w, h, ppm)
+    mask = s.mask_poly(_blob(rng, w, h, jitter=0.15))
+    s.texture(mask, "paper", rng.uniform(8, 35), rng, scale_mm=rng.uniform(12, 40), contrast=0.7)
+    extra = rng.random()
+    if extra < 0.3:
+        x = rng.uniform(0.3, 0.7) * w
+        s.line([[x, h * 0.15], [x + rng.uniform(-20, 20), h * 0.85]], 3, "steel", 1.0)  # zip
+    elif extra < 0.6:
+        for k in range(int(rng.integers(3, 7))):
+            s.ellipse(w * 0.5, h * 0.2 + k * 20, 5, 5, "plastic", 3)
+    elif extra < 0.7:
+        s.ring(w * 0.5, h * 0.5, 20, 14, "steel", 3)
+    return s
+
+
+def draw_shoes(rng: Rng, ppm: float) -> Sketch:
+    """A shoe: rubber sole, textile or leather upper, eyelets, sometimes a steel shank."""
+    length, width = rng.uniform(230, 310), rng.uniform(85, 110)
+    s = Sketch(length, width, ppm)
+    sole = s.mask_poly(
+        np.array(
+            [
+                [length * 0.02, width * 0.35],
+                [length * 0.2, width * 0.05],
+                [length * 0.75, width * 0.1],
+                [length * 0.98, width * 0.4],
+                [length * 0.95, width * 0.8],
+                [length * 0.7, width * 0.95],
+                [length * 0.2, width * 0.9],
+                [length * 0.03, width * 0.7],
+            ]
+        )
+    )
+    s.fill(sole, "plastic", rng.uniform(18, 30), round_mm=15)
+    s.texture(sole, "paper", 10, rng, scale_mm=25)
+    if rng.random() < 0.3:
+        s.rect(length * 0.35, width * 0.45, length * 0.3, 10, "steel", 1.5)
+    for k in range(int(rng.integers(0, 7))):
+        s.ellipse(length * (0.3 + k * 0.07), width * 0.5, 3, 3, "aluminium", 2)
+    return s
+
+
+def draw_books(rng: Rng, ppm: float) -> Sketch:
+    """A book or a stack: dense, uniform cellulose with a harder cover, occasionally a spiral."""
+    w, h = rng.uniform(130, 240), rng.uniform(180, 300)
+    s = Sketch(w, h, ppm)
+    s.rect(0, 0, w, h, "paper", rng.uniform(15, 60) * 1.25, corner_mm=2)
+    if rng.random() < 0.15:
+        for k in range(int(h // 8)):
+            s.ring(4, 4 + k * 8, 3.5, 2.8, "steel", 1.2)
+    return s
+
+
+def draw_toys(rng: Rng, ppm: float) -> Sketch:
+    """Plastic shapes, sometimes with a small motor, screws and AA cells' contacts."""
+    w, h = rng.uniform(80, 220), rng.uniform(60, 180)
+    s = Sketch(w, h, ppm)
+    for _ in range(int(rng.integers(1, 4))):
+        bw, bh = rng.uniform(0.3, 0.9) * w, rng.uniform(0.3, 0.9) * h
+        s.poly(
+            _blob(rng, bw, bh, points=8, jitter=0.3) + [rng.uniform(0, w - bw), rng.uniform(0, h - bh)],
+            "plastic",
+            rng.uniform(2, 25),
+            round_mm=6,
+        )
+    if rng.random() < 0.4:
+        s.rect(w * 0.4, h * 0.4, 25, 20, "steel", 15, round_mm=6)
+        s.line([[w * 0.4, h * 0.5], [w * 0.1, h * 0.8]], 1, "copper")
+    return s
+
+
+def draw_cosmetics(rng: Rng, ppm: float) -> Sketch:
+    """Jars and tubes: glass or plastic containers of cream or gel."""
+    s = Sketch(140, 120, ppm)
+    for k in range(int(rng.integers(1, 4))):
+        if rng.random() < 0.5:
+            s.cylinder(
+                10 + k * 40,
+                10,
+                10 + k * 40,
+                rng.uniform(60, 110),
+                rng.uniform(12, 20),
+                _pick(rng, ["glass", "plastic"]),
+                wall_mm=2.5,
+                fill_material="water",
+                fill_to=0.9,
+            )
+        else:
+            s.rect(5 + k * 40, 10, 30, rng.uniform(70, 105), "plastic", 10, round_mm=6)
+            s.rect(5 + k * 40, 10, 30, 8, "aluminium", 1)
+    return s
+
+
+def draw_food(rng: Rng, ppm: float) -> Sketch:
+    """A tin, a bag of dry food or a jar."""
+    form = rng.random()
+    if form < 0.35:
+        s = Sketch(110, 90, ppm)
+        s.cylinder(5, 45, 105, 45, rng.uniform(35, 42), "steel", wall_mm=0.25, fill_material="water")
+        return s
+    w, h = rng.uniform(120, 220), rng.uniform(100, 200)
+    s = Sketch(w, h, ppm)
+    mask = s.mask_poly(_blob(rng, w, h, points=10, jitter=0.1))
+    s.texture(mask, _pick(rng, ["paper", "water"]), rng.uniform(20, 50), rng, scale_mm=8, contrast=0.35)
+    s.fill(mask, "aluminium", 0.03)  # foil lining
+    return s
+
+
+def draw_cables(rng: Rng, ppm: float) -> Sketch:
+    """A coiled cable: copper conductors in plastic insulation, with plugs."""
+    w, h = rng.uniform(100, 260), rng.uniform(80, 200)
+    s = Sketch(w, h, ppm)
+    pts = np.cumsum(rng.normal(0, 25, size=(int(rng.integers(8, 20)), 2)), axis=0)
+    pts = (pts - pts.min(0)) / np.maximum(np.ptp(pts, axis=0), 1) * [w - 20, h - 20] + 10
+    for _ in range(3):  # Chaikin corner cutting: a cable bends, it does not kink
+        cuts = np.stack([0.75 * pts[:-1] + 0.25 * pts[1:], 0.25 * pts[:-1] + 0.75 * pts[1:]], axis=1)
+        pts = np.concatenate([pts[:1], cuts.reshape(-1, 2), pts[-1:]])
+    s.line(pts, 5, "plastic", 5)
+    s.line(pts, 1.2, "copper")
+    for end in (pts[0], pts[-1]):
+        s.rect(end[0] - 6, end[1] - 6, 12, 12, "plastic", 10)
+        s.rect(end[0] - 3, end[1] - 2, 8, 4, "steel", 2)
+    return s
+
+
+def draw_chargers(rng: Rng, ppm: float) -> Sketch:
+    """A wall charger: plastic body, transformer (ferrite and copper), PCB and prongs."""
+    w, h = rng.uniform(40, 70), rng.uniform(40, 80)
+    s = Sketch(w + 20, h, ppm)
+    s.rect(0, 0, w, h, "plastic", 25, round_mm=4, corner_mm=6)
+    s.rect(w * 0.2, h * 0.2, w * 0.5, h * 0.35, "steel", 12)
+    s.rect(w * 0.25, h * 0.25, w * 0.4, h * 0.25, "copper", 6)
+    s.rect(w * 0.1, h * 0.6, w * 0.8, h * 0.3, "glass", 1.6)
+    for k in range(2):
+        s.rect(w, h * (0.3 + 0.3 * k), 18, 4, "copper", 2)
+    return s
+
+
+def draw_keys(rng: Rng, ppm: float) -> Sketch:
+    """Keys on a steel ring."""
+    s = Sketch(110, 110, ppm)
+    s.ring(25, 25, 14, 12, "steel", 2)
+    for _ in range(int(rng.integers(1, 5))):
+        a = rng.uniform(0, np.pi / 2)
+        d = np.array([np.cos(a), np.sin(a)])
+        start = np.array([25, 25]) + d * 14
+        mat = _pick(rng, ["steel", "copper"])
+        s.line([start, start + d * rng.uniform(50, 70)], 8, mat, 2.0)
+        s.ellipse(start[0] + d[0] * 8, start[1] + d[1] * 8, 11, 11, mat, 2.0)
+    return s
+
+
+def draw_coins(rng: Rng, ppm: float) -> Sketch:
+    s = Sketch(80, 60, ppm)
+    for _ in range(int(rng.integers(2, 9))):
+        s.ellipse(
+            rng.uniform(12, 68),
+            rng.uniform(12, 48),
+            rng.uniform(8, 13),
+            rng.uniform(8, 13),
+            _pick(rng, ["copper", "steel"]),
+            rng.uniform(1.5, 2.3),
+        )
+    return s
+
+
+def draw_documents(rng: Rng, ppm: float) -> Sketch:
+    w, h = rng.uniform(160, 230), rng.uniform(220, 300)
+    s = Sketch(w, h, ppm)
+    s.rect(0, 0, w, h, "paper", rng.uniform(0.5, 6))
+    if rng.random() < 0.5:
+        s.rect(8, 8, 8, 30, "steel", 0.8)  # paper clip / staples
+    return s
+
+
+GOODS_DRAWERS: dict[str, Callable[[Rng, float], Sketch]] = {
+    "clothes": draw_clothes,
+    "shoes": draw_shoes,
+    "books": draw_books,
+    "toys": draw_toys,
+    "cosmetics": draw_cosmetics,
+    "food": draw_food,
+    "cables": draw_cables,
+    "chargers": draw_chargers,
+    "keys": draw_keys,
+    "coins": draw_coins,
+    "documents": draw_documents,
+}
+
+
+def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) -> Sketch:
+    """The parcel itself: walls projected edge-on are dense, faces are thin."""
+    s = Sketch(w_mm, h_mm, ppm)
+    if kind == "cardboard_box":
+        wall = rng.uniform(3, 7)
+        s.rect(0, 0, w_mm, h_mm, "paper", wall * 2 * 0.6)
+        s.rect(0, 0, w_mm, h_mm, "paper", 25, round_mm=0)
+        s.rect(wall, wall, w_mm - 2 * wall, h_mm - 2 * wall, "paper", -25)
+        s.rect(w_mm * 0.45, 0, w_mm * 0.1, h_mm, "plastic", 0.3)  # tape
+    elif kind == "padded_envelope":
+        s.rect(0, 0, w_mm, h_mm, "paper", 0.6, corner_mm=3)
+        mask = s.mask_poly(np.array([[3, 3], [w_mm - 3, 3], [w_mm - 3, h_mm - 3], [3, h_mm - 3]]))
+        s.texture(mask, "plastic", 2.0, rng, scale_mm=6, contrast=0.8)
+    elif kind == "soft_bag":
+        mask = s.mask_poly(_blob(rng, w_mm, h_mm, points=16, jitter=0.08))
+        s.texture(mask, "plastic", 4, rng, scale_mm=30, contrast=0.5)
+        edge = mask.astype(np.float32) - cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(np.float32)
+        s.fill(np.clip(edge, 0, 255).astype(np.uint8), "plastic", 20)
+        y = h_mm * rng.uniform(0.2, 0.3)
+        s.line([[w_mm * 0.25, y], [w_mm * 0.75, y]], 4, "steel", 1.5)  # zip
+        s.rect(w_mm * 0.5 - 10, y - 6, 20, 12, "steel", 3)  # zip puller
+    else:  # hard_case: plastic shell, aluminium trolley tubes, wheels, steel frame
+        s.rect(0, 0, w_mm, h_mm, "plastic", 6, corner_mm=25)
+        s.rect(0, 0, w_mm, h_mm, "plastic", 40, corner_mm=25)
+        s.rect(6, 6, w_mm - 12, h_mm - 12, "plastic", -40, corner_mm=20)
+        for x in (w_mm * 0.3, w_mm * 0.7):
+            s.line([[x, 15], [x, h_mm - 15]], 12, "aluminium", 12)
+            s.line([[x, 15], [x, h_mm - 15]], 9, "aluminium", -9)
+        for x, y in ((20, 20), (w_mm - 20, 20), (20, h_mm - 20), (w_mm - 20, h_mm - 20)):
+            s.ellipse(x, y, 14, 14, "plastic", 30)
+            s.ellipse(x, y, 4, 4, "steel", 30)
+    s.layers.clip(0, None, out=s.layers)
+    return s
+
+
+CONTAINERS: tuple[str, ...] = ("cardboard_box", "padded_envelope", "soft_bag", "hard_case")
