@@ -66,7 +66,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=_size, default=(800, 600), help="nominal scan size WxH (default 800x600)")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--no-raw", action="store_true", help="skip the 16-bit raw channels")
-    p.add_argument("--threats", type=float, default=None, help="share of parcels holding a detector-class item")
+    p.add_argument("--threats", type=float, default=0.85,
+                   help="share of parcels holding at least one detector-class object (default 0.85)")
     p.set_defaults(func=_run_synth)
 
 
@@ -74,13 +75,148 @@ def _run_synth(args: argparse.Namespace) -> None:
     from nii.synth.dataset import SynthSpec, write_dataset
 
     spec = SynthSpec(count=args.count, seed=args.seed, width=args.size[0], height=args.size[1],
-                     write_raw=not args.no_raw)
+                     write_raw=not args.no_raw, threat_share=args.threats)
     summary = write_dataset(spec, args.out, workers=args.workers, progress=True)
     print(f"wrote {summary.images} parcels, {summary.boxes} boxes to {args.out} "
           f"({summary.seconds:.1f} s, {summary.images / max(summary.seconds, 1e-9):.1f} parcels/s)")
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_synth]
+# --- nii eval ------------------------------------------------------------------------------------
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate an exported ONNX model on a COCO / YOLO / VOC dataset (mAP, Pd, Pfa)",
+        description="Run an exported model through ONNX Runtime (the serving path) on a labelled dataset: "
+        "COCO mAP50-95, mAP50 and per-class AP, plus scan-level probability of detection and false alarm "
+        "per class at the model card's thresholds with 95% Wilson intervals.",
+    )
+    p.add_argument("--model", type=Path, required=True, help="model.onnx (its model.json card beside it)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (COCO, YOLO or Pascal VOC)")
+    p.add_argument("--split", default="test",
+                   help="split to read (default test; ignored by datasets without splits)")
+    p.add_argument("--class-map", type=Path, default=None,
+                   help="yaml/json file: source class name -> taxonomy class name or null")
+    p.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
+    p.add_argument("--plots", type=Path, default=None, help="folder for pr_curves.png (and eval.json)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N images")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads (default: all)")
+    p.set_defaults(func=_run_eval)
+
+
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"[{ci[0]:.2f}-{ci[1]:.2f}]"
+
+
+def _run_eval(args: argparse.Namespace) -> None:
+    from nii.detector.evaluate import evaluate, write_report_json
+
+    report = evaluate(args.model, args.data, split=args.split, class_map=args.class_map, out_dir=args.plots,
+                      limit=args.limit, progress=True, threads=args.threads)
+    if args.json is not None:
+        write_report_json(report, args.json)
+    print(f"{report.images} images, {report.boxes} boxes ({report.data}, split {report.split or '-'}), "
+          f"{report.ms_per_image:.1f} ms/image on {report.provider}")
+    print(f"mAP50 {report.map50:.3f}   mAP50-95 {report.map50_95:.3f}")
+    print(f"{'class':<12}{'boxes':>6}{'AP50':>7}{'AP':>7}{'thr':>6}  {'Pd':>5} {'95% CI':<12}"
+          f"{'Pfa':>5} {'95% CI':<12}")
+    for name, m in report.per_class.items():
+        if m.boxes == 0 and m.false_alarm_images == 0:
+            continue
+        ap50 = "-" if m.ap50 is None else f"{m.ap50:.3f}"
+        ap = "-" if m.ap50_95 is None else f"{m.ap50_95:.3f}"
+        pd = "-" if m.pd is None else f"{m.pd:.2f}"
+        pfa = "-" if m.pfa is None else f"{m.pfa:.2f}"
+        print(f"{name:<12}{m.boxes:>6}{ap50:>7}{ap:>7}{m.threshold:>6.2f}  {pd:>5} {_ci(m.pd_ci):<12}"
+              f"{pfa:>5} {_ci(m.pfa_ci):<12}")
+
+
+# --- nii train -----------------------------------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the detector from a YAML config (checkpoints, CSV log, plot in the run folder)",
+        description="Train the detector. Writes RUN/last.pt, RUN/best.pt, RUN/log.csv and RUN/log.png.",
+    )
+    p.add_argument("--config", type=Path, required=True, help="training config, e.g. configs/nano.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.epochs=10 (repeatable)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
+                   help="stop after the epoch that crosses MIN minutes (the schedule adapts)")
+    p.add_argument("--resume", action="store_true", help="continue RUN/last.pt")
+    p.add_argument("--data", type=str, default=None, help="training dataset folder (overrides data.train)")
+    p.add_argument("--val-data", type=str, default=None,
+                   help="validation dataset folder (overrides data.val)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--out", type=str, default=None, help="run folder (overrides train.out)")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from nii.detector.config import load_config
+    from nii.detector.train import train
+
+    overrides = list(args.overrides)
+    for key, value in (("data.train", args.data), ("data.val", args.val_data), ("train.out", args.out),
+                       ("train.time_budget_min", args.time_budget)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.resume and args.init is not None:
+        raise UsageError("--resume and --init exclude each other")
+    result = train(load_config(args.config, overrides), resume=args.resume, init=args.init, progress=True)
+    best = "n/a" if result.best_map50_95 is None else f"{result.best_map50_95:.4f}"
+    print(f"trained {result.epochs} epochs in {result.minutes:.1f} min ({result.images_per_s:.1f} img/s); "
+          f"best val mAP50-95 {best}, last {result.last_metrics or 'n/a'}; run folder {result.run_dir}")
+
+
+# --- nii export ----------------------------------------------------------------------------------
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX with its model card (NAME.onnx + NAME.json)",
+        description="Export EMA weights (BatchNorm folded) to ONNX opset 17, dynamic batch, "
+        "and write the card.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint, e.g. runs/nano/best.pt")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx path; the card goes beside it")
+    p.add_argument("--thresholds", type=Path, default=None,
+                   help="JSON {class: score threshold} chosen on validation data (default 0.3 each)")
+    p.add_argument("--input-size", type=_positive_int, default=None,
+                   help="input side S (default: training size)")
+    p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    import json
+
+    from nii.detector.export import export
+
+    thresholds = None
+    if args.thresholds is not None:
+        try:
+            thresholds = json.loads(args.thresholds.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read thresholds {args.thresholds}: {exc}") from exc
+        if isinstance(thresholds, dict) and isinstance(thresholds.get("thresholds"), dict):
+            thresholds = thresholds["thresholds"]  # accept a file holding a card-like mapping too
+        if not isinstance(thresholds, dict):
+            raise UsageError(f"{args.thresholds} must hold a JSON object of class name -> threshold")
+    card = export(args.checkpoint, args.out, thresholds=thresholds, input_size=args.input_size,
+                  name=args.name)
+    print(f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
+          f"sha256 {card.onnx_sha256[:12]})")
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_synth, _add_eval, _add_train, _add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,9 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except UsageError as exc:
-        parser.exit(2, f"nii {args.command}: error: {exc}\n")
-    except NiiError as exc:
+    except NiiError as exc:  # UsageError included: one line, exit status 2
         print(f"nii {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -248,8 +248,27 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         for x, y in ((20, 20), (w_mm - 20, 20), (20, h_mm - 20), (w_mm - 20, h_mm - 20)):
             s.ellipse(x, y, 14, 14, "plastic", 30)
             s.ellipse(x, y, 4, 4, "steel", 30)
+    if kind != "padded_envelope":
+        _hardware(s, w_mm, h_mm, rng)
     s.layers.clip(0, None, out=s.layers)
     return s
+
+
+def _hardware(s: Sketch, w_mm: float, h_mm: float, rng: Rng) -> None:
+    """Buckles, rings, rivets and wire frames: the small metal every bag carries (false-alarm bait)."""
+    for _ in range(int(rng.integers(0, 7))):
+        x, y = rng.uniform(0.05, 0.95) * w_mm, rng.uniform(0.05, 0.95) * h_mm
+        part = rng.random()
+        if part < 0.3:
+            s.ring(x, y, rng.uniform(6, 14), rng.uniform(3, 5), "steel", 2.5)
+        elif part < 0.55:
+            s.rect(x, y, rng.uniform(15, 35), rng.uniform(10, 20), "steel", 2.0, corner_mm=3)
+            s.rect(x + 4, y + 4, 6, 4, "steel", -2.0)
+        elif part < 0.8:
+            s.ellipse(x, y, 2.5, 2.5, "copper", 3.0)
+        else:
+            length = rng.uniform(60, 200)
+            s.line([[x, y], [x + length * rng.uniform(-1, 1), y + length * rng.uniform(-1, 1)]], 2.5, "steel")
 
 
 CONTAINERS: tuple[str, ...] = ("cardboard_box", "padded_envelope", "soft_bag", "hard_case")

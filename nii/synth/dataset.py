@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 ANNOTATIONS = "annotations.json"
 DECLARATIONS = "declarations.jsonl"
 _MIN_BOX_PX = 2.0  # boxes thinner than this (an object seen edge-on at the border) are dropped
-_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast: the raw channels are noise-dominated and compress little anyway
 # Supercategory of each class in the COCO file (the taxonomy group of DESIGN.md).
 GROUPS = {
     "gun": "prohibited",
@@ -196,34 +196,37 @@ def write_dataset(spec: SynthSpec, out: Path, *, workers: int = 1, progress: boo
     records: list[dict] = []
     partial = out / (DECLARATIONS + ".partial")
     bar = tqdm(total=spec.count, unit="parcel", disable=not progress, desc="synth")
-    with partial.open("w", encoding="utf-8") as decl:
-
-        def collect(rec: dict) -> None:
-            records.append(rec)
-            line = {
-                "file_name": rec["file_name"],
-                "declaration": rec["declaration"],
-                "ground_truth": rec["ground_truth"],
-                "scanner": rec["scanner"],
-            }
-            decl.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
-            bar.update(1)
-
-        if workers == 1:
-            _init_worker()
-            for job in jobs:
-                collect(_render_one(job))
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init_worker) as pool:
-                for rec in pool.imap(_render_one, jobs, chunksize=4):
-                    collect(rec)
-    bar.close()
-    coco = _coco(spec, records)
     tmp = out / (ANNOTATIONS + ".partial")
-    tmp.write_text(json.dumps(coco, separators=(",", ":")), encoding="utf-8")
-    os.replace(partial, out / DECLARATIONS)
-    os.replace(tmp, out / ANNOTATIONS)
+    try:
+        with partial.open("w", encoding="utf-8") as decl:
+
+            def collect(rec: dict) -> None:
+                records.append(rec)
+                line = {"file_name": rec["file_name"], "declaration": rec["declaration"],
+                        "ground_truth": rec["ground_truth"], "scanner": rec["scanner"]}
+                decl.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+                bar.update(1)
+
+            if workers == 1:
+                _init_worker()
+                for job in jobs:
+                    collect(_render_one(job))
+            else:
+                ctx = multiprocessing.get_context("spawn")
+                with ctx.Pool(workers, initializer=_init_worker) as pool:
+                    for rec in pool.imap(_render_one, jobs, chunksize=4):
+                        collect(rec)
+        coco = _coco(spec, records)
+        tmp.write_text(json.dumps(coco, separators=(",", ":")), encoding="utf-8")
+        os.replace(partial, out / DECLARATIONS)
+        os.replace(tmp, out / ANNOTATIONS)
+    except BaseException:
+        # Interrupted or failed: leave the images, but no annotation file that could pass for complete.
+        partial.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
     seconds = time.perf_counter() - start
     log.info(
         "wrote %d parcels with %d boxes to %s in %.1f s", spec.count, len(coco["annotations"]), out, seconds

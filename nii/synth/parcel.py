@@ -167,7 +167,7 @@ def generate_parcel(
     tunnel_mm = rng.uniform(520, 700)
     ppm = height / tunnel_mm  # pixels per millimetre across the tunnel
     scan_w = int(round(width * rng.uniform(0.8, 1.25)))  # belt direction: scan length varies
-    stack = np.zeros((height, scan_w, len(MATERIAL_NAMES)), dtype=np.float32)
+    stack = np.zeros((len(MATERIAL_NAMES), height, scan_w), dtype=np.float32)  # g/cm^2 per material
     px_area_cm2 = (0.1 / ppm) ** 2
 
     # Container, filling most of the tunnel.

@@ -57,17 +57,17 @@ class ScannerModel:
     def transmission(self, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Transmitted fraction per layer.
 
-        mass: float32 [H, W, K] mass thickness (g/cm^2) per basis material.
+        mass: float32 [K, H, W] mass thickness (g/cm^2) per basis material.
         Returns (low, high), each float32 [H, W] in (0, 1].
         """
-        h, w, k = mass.shape
-        att = mass.reshape(-1, k) @ self.mu  # [P, E] optical depth per energy bin
+        k, h, w = mass.shape
+        att = self.mu.T @ mass.reshape(k, -1)  # [E, P] optical depth per energy bin
         # Cap the exponent: exp(-30) is far below one 16-bit count, and denormals are very slow.
         np.minimum(att, 30.0, out=att)
         np.negative(att, out=att)
         np.exp(att, out=att)
-        out = (att @ self.weights).reshape(h, w, 2)
-        return out[..., 0], out[..., 1]
+        out = self.weights.T @ att  # [2, P]
+        return out[0].reshape(h, w), out[1].reshape(h, w)
 
 
 def mass_attenuation(material: str, energies_kev: np.ndarray) -> np.ndarray:
@@ -195,8 +195,8 @@ def calibrate(scanner: ScannerModel) -> Calibration:
     lh_grid = np.linspace(0.0, L_MAX, 256, dtype=np.float32)
     curves = []
     for name in _CALIBRATION_REFERENCES:
-        stack = np.zeros((1, mass.size, len(MATERIAL_NAMES)), dtype=np.float32)
-        stack[0, :, MATERIAL_INDEX[name]] = mass
+        stack = np.zeros((len(MATERIAL_NAMES), 1, mass.size), dtype=np.float32)
+        stack[MATERIAL_INDEX[name], 0] = mass
         low, high = scanner.transmission(stack)
         ll, lh = -np.log(low[0]), -np.log(high[0])
         curve = np.interp(lh_grid, np.concatenate([[0.0], lh]), np.concatenate([[0.0], ll]))

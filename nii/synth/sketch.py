@@ -28,7 +28,7 @@ class Sketch:
         self.px_per_mm = px_per_mm
         self.w = max(int(np.ceil(w_mm * px_per_mm)) + 2, 3)
         self.h = max(int(np.ceil(h_mm * px_per_mm)) + 2, 3)
-        self.layers = np.zeros((self.h, self.w, len(MATERIAL_NAMES)), dtype=np.float32)
+        self.layers = np.zeros((len(MATERIAL_NAMES), self.h, self.w), dtype=np.float32)  # [K, h, w]
         self.used: set[int] = set()  # material channels drawn on
 
     # -- primitives ---------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ class Sketch:
     def _add(self, material: str, thickness_map_mm: np.ndarray) -> None:
         density = MATERIALS[material][1]
         k = MATERIAL_INDEX[material]
-        self.layers[..., k] += thickness_map_mm * (density / 10.0)
+        self.layers[k] += thickness_map_mm * (density / 10.0)
         self.used.add(k)
 
     def mask_poly(self, points_mm: np.ndarray) -> np.ndarray:
@@ -210,15 +210,15 @@ def place(
     flip: bool = False,
     px_area_cm2: float | None = None,
 ) -> Placed | None:
-    """Add a sketch into stack [H, W, K] centred at (cx, cy) pixels, rotated and foreshortened.
+    """Add a sketch into stack [K, H, W] (mass thickness per material) centred at (cx, cy) pixels, rotated and foreshortened.
 
     tilt in (0, 1]: cosine of the out-of-plane tilt; the object's y-axis shrinks by it and its
     thickness grows by 1/tilt so its mass is unchanged. Returns None when nothing lands in the scan.
     """
-    h_img, w_img = stack.shape[:2]
-    layers = sketch.layers[:, ::-1] if flip else sketch.layers
-    used = np.array(sorted(sketch.used), dtype=np.intp)
-    if used.size == 0:
+    h_img, w_img = stack.shape[1:]
+    layers = sketch.layers[:, :, ::-1] if flip else sketch.layers
+    used = sorted(sketch.used)
+    if not used:
         return None
     a = np.radians(angle_deg)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.diag([1.0, tilt])
@@ -232,22 +232,17 @@ def place(
     if x1 <= x0 or y1 <= y0:
         return None
     matrix = np.hstack([rot, (np.array([cx - x0, cy - y0]) - rot @ src_c)[:, None]])
-    warped = np.empty((y1 - y0, x1 - x0, used.size), dtype=np.float32)
-    for j, k in enumerate(used):  # warpAffine handles at most 4 channels at a time
-        warped[..., j] = cv2.warpAffine(
-            np.ascontiguousarray(layers[..., k]),
-            matrix,
-            (x1 - x0, y1 - y0),
-            flags=cv2.INTER_LINEAR,
-            borderValue=0.0,
-        )
-    warped /= tilt
-    stack[y0:y1, x0:x1][..., used] += warped
-    total = warped.sum(axis=2)
+    total = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
+    for k in used:
+        warped = cv2.warpAffine(np.ascontiguousarray(layers[k]), matrix, (x1 - x0, y1 - y0),
+                                flags=cv2.INTER_LINEAR, borderValue=0.0)
+        warped *= 1.0 / tilt  # foreshortened: the ray crosses proportionally more material
+        stack[k, y0:y1, x0:x1] += warped
+        total += warped
     visible = total > _MIN_MASS
-    if not visible.any():
-        return None
     rows = np.flatnonzero(visible.any(axis=1))
+    if rows.size == 0:
+        return None
     cols = np.flatnonzero(visible.any(axis=0))
     mass_g = float(total.sum() * (px_area_cm2 or 0.0))
     return Placed(
