@@ -84,11 +84,11 @@ def sample_palette(rng: Rng) -> tuple[str, Palette]:
     palette = Palette(
         inorganic_hue=rng.uniform(85, 135),
         metal_hue=rng.uniform(200, 240),
-        saturation_onset=rng.uniform(0.6, 1.4),
+        saturation_onset=rng.uniform(0.2, 0.7),
         darkness=rng.uniform(0.8, 0.97),
         darkness_scale=rng.uniform(2.0, 4.0),
         gamma=rng.uniform(0.8, 1.3),
-        organic_break=rng.uniform(0.22, 0.35),
+        organic_break=rng.uniform(0.15, 0.3),
         metal_break=rng.uniform(0.68, 0.8),
         **base,
     )
@@ -98,7 +98,7 @@ def sample_palette(rng: Rng) -> tuple[str, Palette]:
 def plan_contents(rng: Rng, threat_share: float) -> list[dict]:
     """Kinds, units and misdeclaration flags of one parcel (mass is filled in after drawing)."""
     plan: dict[str, dict] = {}
-    n_goods = int(rng.choice([1, 2, 3, 4, 5], p=[0.1, 0.25, 0.3, 0.2, 0.15]))
+    n_goods = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.05, 0.15, 0.25, 0.25, 0.2, 0.1]))
     for kind in rng.choice(GOODS_KINDS, size=n_goods, replace=False, p=_GOODS_WEIGHTS):
         plan[str(kind)] = {
             "kind": str(kind),
