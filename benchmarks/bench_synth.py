@@ -26,7 +26,7 @@ from nii.synth.parcel import generate_parcel
 def _encode(parcel) -> int:
     n = 0
     for image in (parcel.rgb[..., ::-1], parcel.low, parcel.high):
-        ok, buf = cv2.imencode(".png", image, _PNG)
+        _, buf = cv2.imencode(".png", image, _PNG)
         n += len(buf)
     return n
 

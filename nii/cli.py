@@ -43,7 +43,9 @@ def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 800x600, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT in pixels, e.g. 800x600, got {text!r}"
+        ) from None
     if not (128 <= w <= 8192 and 128 <= h <= 8192):
         raise argparse.ArgumentTypeError(f"each side must be within 128..8192 pixels, got {w}x{h}")
     return w, h
@@ -66,19 +68,31 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=_size, default=(800, 600), help="nominal scan size WxH (default 800x600)")
     p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--no-raw", action="store_true", help="skip the 16-bit raw channels")
-    p.add_argument("--threats", type=float, default=0.85,
-                   help="share of parcels holding at least one detector-class object (default 0.85)")
+    p.add_argument(
+        "--threats",
+        type=float,
+        default=0.85,
+        help="share of parcels holding at least one detector-class object (default 0.85)",
+    )
     p.set_defaults(func=_run_synth)
 
 
 def _run_synth(args: argparse.Namespace) -> None:
     from nii.synth.dataset import SynthSpec, write_dataset
 
-    spec = SynthSpec(count=args.count, seed=args.seed, width=args.size[0], height=args.size[1],
-                     write_raw=not args.no_raw, threat_share=args.threats)
+    spec = SynthSpec(
+        count=args.count,
+        seed=args.seed,
+        width=args.size[0],
+        height=args.size[1],
+        write_raw=not args.no_raw,
+        threat_share=args.threats,
+    )
     summary = write_dataset(spec, args.out, workers=args.workers, progress=True)
-    print(f"wrote {summary.images} parcels, {summary.boxes} boxes to {args.out} "
-          f"({summary.seconds:.1f} s, {summary.images / max(summary.seconds, 1e-9):.1f} parcels/s)")
+    print(
+        f"wrote {summary.images} parcels, {summary.boxes} boxes to {args.out} "
+        f"({summary.seconds:.1f} s, {summary.images / max(summary.seconds, 1e-9):.1f} parcels/s)"
+    )
 
 
 # --- nii eval ------------------------------------------------------------------------------------
@@ -94,10 +108,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", type=Path, required=True, help="model.onnx (its model.json card beside it)")
     p.add_argument("--data", type=Path, required=True, help="dataset folder (COCO, YOLO or Pascal VOC)")
-    p.add_argument("--split", default="test",
-                   help="split to read (default test; ignored by datasets without splits)")
-    p.add_argument("--class-map", type=Path, default=None,
-                   help="yaml/json file: source class name -> taxonomy class name or null")
+    p.add_argument(
+        "--split", default="test", help="split to read (default test; ignored by datasets without splits)"
+    )
+    p.add_argument(
+        "--class-map",
+        type=Path,
+        default=None,
+        help="yaml/json file: source class name -> taxonomy class name or null",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the full report as JSON here")
     p.add_argument("--plots", type=Path, default=None, help="folder for pr_curves.png (and eval.json)")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N images")
@@ -112,15 +131,27 @@ def _ci(ci: tuple[float, float] | None) -> str:
 def _run_eval(args: argparse.Namespace) -> None:
     from nii.detector.evaluate import evaluate, write_report_json
 
-    report = evaluate(args.model, args.data, split=args.split, class_map=args.class_map, out_dir=args.plots,
-                      limit=args.limit, progress=True, threads=args.threads)
+    report = evaluate(
+        args.model,
+        args.data,
+        split=args.split,
+        class_map=args.class_map,
+        out_dir=args.plots,
+        limit=args.limit,
+        progress=True,
+        threads=args.threads,
+    )
     if args.json is not None:
         write_report_json(report, args.json)
-    print(f"{report.images} images, {report.boxes} boxes ({report.data}, split {report.split or '-'}), "
-          f"{report.ms_per_image:.1f} ms/image on {report.provider}")
+    print(
+        f"{report.images} images, {report.boxes} boxes ({report.data}, split {report.split or '-'}), "
+        f"{report.ms_per_image:.1f} ms/image on {report.provider}"
+    )
     print(f"mAP50 {report.map50:.3f}   mAP50-95 {report.map50_95:.3f}")
-    print(f"{'class':<12}{'boxes':>6}{'AP50':>7}{'AP':>7}{'thr':>6}  {'Pd':>5} {'95% CI':<12}"
-          f"{'Pfa':>5} {'95% CI':<12}")
+    print(
+        f"{'class':<12}{'boxes':>6}{'AP50':>7}{'AP':>7}{'thr':>6}  {'Pd':>5} {'95% CI':<12}"
+        f"{'Pfa':>5} {'95% CI':<12}"
+    )
     for name, m in report.per_class.items():
         if m.boxes == 0 and m.false_alarm_images == 0:
             continue
@@ -128,8 +159,10 @@ def _run_eval(args: argparse.Namespace) -> None:
         ap = "-" if m.ap50_95 is None else f"{m.ap50_95:.3f}"
         pd = "-" if m.pd is None else f"{m.pd:.2f}"
         pfa = "-" if m.pfa is None else f"{m.pfa:.2f}"
-        print(f"{name:<12}{m.boxes:>6}{ap50:>7}{ap:>7}{m.threshold:>6.2f}  {pd:>5} {_ci(m.pd_ci):<12}"
-              f"{pfa:>5} {_ci(m.pfa_ci):<12}")
+        print(
+            f"{name:<12}{m.boxes:>6}{ap50:>7}{ap:>7}{m.threshold:>6.2f}  {pd:>5} {_ci(m.pd_ci):<12}"
+            f"{pfa:>5} {_ci(m.pfa_ci):<12}"
+        )
 
 
 # --- nii train -----------------------------------------------------------------------------------
@@ -142,16 +175,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train the detector. Writes RUN/last.pt, RUN/best.pt, RUN/log.csv and RUN/log.png.",
     )
     p.add_argument("--config", type=Path, required=True, help="training config, e.g. configs/nano.yaml")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set train.epochs=10 (repeatable)")
-    p.add_argument("--time-budget", type=float, default=None, metavar="MIN",
-                   help="stop after the epoch that crosses MIN minutes (the schedule adapts)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set train.epochs=10 (repeatable)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="MIN",
+        help="stop after the epoch that crosses MIN minutes (the schedule adapts)",
+    )
     p.add_argument("--resume", action="store_true", help="continue RUN/last.pt")
     p.add_argument("--data", type=str, default=None, help="training dataset folder (overrides data.train)")
-    p.add_argument("--val-data", type=str, default=None,
-                   help="validation dataset folder (overrides data.val)")
-    p.add_argument("--init", type=Path, default=None,
-                   help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument(
+        "--val-data", type=str, default=None, help="validation dataset folder (overrides data.val)"
+    )
+    p.add_argument(
+        "--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tuning)"
+    )
     p.add_argument("--out", type=str, default=None, help="run folder (overrides train.out)")
     p.set_defaults(func=_run_train)
 
@@ -161,16 +207,22 @@ def _run_train(args: argparse.Namespace) -> None:
     from nii.detector.train import train
 
     overrides = list(args.overrides)
-    for key, value in (("data.train", args.data), ("data.val", args.val_data), ("train.out", args.out),
-                       ("train.time_budget_min", args.time_budget)):
+    for key, value in (
+        ("data.train", args.data),
+        ("data.val", args.val_data),
+        ("train.out", args.out),
+        ("train.time_budget_min", args.time_budget),
+    ):
         if value is not None:
             overrides.append(f"{key}={value}")
     if args.resume and args.init is not None:
         raise UsageError("--resume and --init exclude each other")
     result = train(load_config(args.config, overrides), resume=args.resume, init=args.init, progress=True)
     best = "n/a" if result.best_map50_95 is None else f"{result.best_map50_95:.4f}"
-    print(f"trained {result.epochs} epochs in {result.minutes:.1f} min ({result.images_per_s:.1f} img/s); "
-          f"best val mAP50-95 {best}, last {result.last_metrics or 'n/a'}; run folder {result.run_dir}")
+    print(
+        f"trained {result.epochs} epochs in {result.minutes:.1f} min ({result.images_per_s:.1f} img/s); "
+        f"best val mAP50-95 {best}, last {result.last_metrics or 'n/a'}; run folder {result.run_dir}"
+    )
 
 
 # --- nii export ----------------------------------------------------------------------------------
@@ -185,11 +237,19 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint, e.g. runs/nano/best.pt")
     p.add_argument("--out", type=Path, required=True, help="output .onnx path; the card goes beside it")
-    p.add_argument("--thresholds", type=Path, default=None,
-                   help="JSON {class: score threshold} chosen on validation data (default 0.3 each)")
-    p.add_argument("--input-size", type=_positive_int, default=None,
-                   help="input side S (default: training size)")
+    p.add_argument(
+        "--thresholds",
+        type=Path,
+        default=None,
+        help="JSON {class: score threshold} chosen on validation data (default 0.3 each)",
+    )
+    p.add_argument(
+        "--input-size", type=_positive_int, default=None, help="input side S (default: training size)"
+    )
     p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
+    p.add_argument(
+        "--no-weights", action="store_true", help="skip NAME.pt (EMA weights alone, for `nii train --init`)"
+    )
     p.set_defaults(func=_run_export)
 
 
@@ -208,14 +268,111 @@ def _run_export(args: argparse.Namespace) -> None:
             thresholds = thresholds["thresholds"]  # accept a file holding a card-like mapping too
         if not isinstance(thresholds, dict):
             raise UsageError(f"{args.thresholds} must hold a JSON object of class name -> threshold")
-    card = export(args.checkpoint, args.out, thresholds=thresholds, input_size=args.input_size,
-                  name=args.name)
-    print(f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
-          f"sha256 {card.onnx_sha256[:12]})")
+    card = export(
+        args.checkpoint,
+        args.out,
+        thresholds=thresholds,
+        input_size=args.input_size,
+        name=args.name,
+        weights=not args.no_weights,
+    )
+    print(
+        f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
+        f"sha256 {card.onnx_sha256[:12]})"
+    )
+
+
+# --- nii demo ------------------------------------------------------------------------------------
+
+DEFAULT_MODEL = Path("models/nii-nano.onnx")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the shipped model on the sample scans and show what it finds beside the declaration",
+        description="Detect the contents of every scan in sample_scans/ with an exported model (ONNX "
+        "Runtime), print them beside the declared lines and the ground truth, and write annotated images.",
+    )
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
+    p.add_argument("--scans", type=Path, default=Path("sample_scans"), help="folder with manifest.json")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for annotated images")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    import cv2
+    import numpy as np
+
+    from nii.runtime import Detector, decode_image
+
+    manifest_path = args.scans / "manifest.json"
+    if not manifest_path.is_file():
+        raise UsageError(
+            f"{manifest_path} not found: --scans must name a folder made by scripts/make_sample_scans.py"
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    detector = Detector(args.model, threads=args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"model {args.model} (sha256 {detector.sha256[:12]}) on {detector.provider}; {len(manifest)} scans")
+    found = expected = hits = 0
+    timings = []
+    for entry in manifest:
+        rgb = decode_image(args.scans / entry["scan"])
+        start = time.perf_counter()
+        dets = detector.detect(rgb)
+        timings.append((time.perf_counter() - start) * 1000)
+        declaration = json.loads((args.scans / entry["declaration"]).read_text(encoding="utf-8"))
+        seen = sorted(dets.class_names)
+        truth = sorted(b["class_name"] for b in entry["boxes"])
+        found += len(seen)
+        expected += len(truth)
+        hits += sum(min(seen.count(c), truth.count(c)) for c in set(truth))
+        lines = (
+            "; ".join(f"{i['quantity']} x {i['description']}" for i in declaration["items"]) or "(no lines)"
+        )
+        print(f"\n{entry['scan']}  truth: {', '.join(entry['labels'])}")
+        print(f"  declared: {lines}")
+        print(
+            "  detected: "
+            + (
+                ", ".join(f"{n} {s:.2f}" for n, s in zip(dets.class_names, dets.scores, strict=True))
+                or "nothing"
+            )
+        )
+        print(f"  in scan:  {', '.join(truth) or 'no detector-class item'}")
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
+        for (x1, y1, x2, y2), name, score in zip(
+            dets.xyxy.astype(int), dets.class_names, dets.scores, strict=True
+        ):
+            cv2.rectangle(bgr, (x1, y1), (x2, y2), (40, 40, 220), 2)
+            cv2.putText(
+                bgr,
+                f"{name} {score:.2f}",
+                (x1, max(y1 - 4, 12)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (40, 40, 220),
+                1,
+                cv2.LINE_AA,
+            )
+        cv2.imwrite(str(args.out / (Path(entry["scan"]).stem + ".png")), bgr)
+    print(
+        f"\n{hits} of {expected} items found, {found - hits} extra detections; "
+        f"median {float(np.median(timings)):.1f} ms per scan; annotated images in {args.out}"
+    )
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_synth, _add_eval, _add_train, _add_export,
+    _add_synth,
+    _add_train,
+    _add_export,
+    _add_eval,
+    _add_demo,
 ]
 
 

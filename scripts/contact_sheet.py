@@ -1,6 +1,6 @@
 """Draw a contact sheet of a COCO folder (e.g. `nii synth` output) with its boxes, as one PNG.
 
-    python scripts/contact_sheet.py DIR --out docs/synth_contact_sheet.png [--rows 4 --cols 4 --tile 400x300]
+python scripts/contact_sheet.py DIR --out docs/synth_contact_sheet.png [--rows 4 --cols 4 --tile 400x300]
 """
 
 from __future__ import annotations
@@ -38,8 +38,16 @@ def main() -> None:
                     continue
                 x, y, w, h = (v * scale for v in ann["bbox"])
                 cv2.rectangle(tile, (int(x), int(y)), (int(x + w), int(y + h)), (40, 40, 220), 1, cv2.LINE_AA)
-                cv2.putText(tile, names[ann["category_id"]], (int(x), max(int(y) - 3, 10)),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, (40, 40, 220), 1, cv2.LINE_AA)
+                cv2.putText(
+                    tile,
+                    names[ann["category_id"]],
+                    (int(x), max(int(y) - 3, 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4,
+                    (40, 40, 220),
+                    1,
+                    cv2.LINE_AA,
+                )
         cv2.rectangle(tile, (0, 0), (tw - 1, th - 1), (200, 200, 200), 1)
         tiles.append(tile)
     while len(tiles) < args.rows * args.cols:

@@ -56,10 +56,15 @@ def main() -> None:
             json.dumps(parcel.declaration.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         entry = {
-            "scan": scan, "declaration": f"{stem}.json", "seed": args.seed, "index": index,
+            "scan": scan,
+            "declaration": f"{stem}.json",
+            "seed": args.seed,
+            "index": index,
             "labels": list(parcel.labels),
-            "boxes": [{"class_name": b.class_name, "xyxy": [round(v, 1) for v in b.xyxy], "concealed": b.concealed}
-                      for b in parcel.boxes],
+            "boxes": [
+                {"class_name": b.class_name, "xyxy": [round(v, 1) for v in b.xyxy], "concealed": b.concealed}
+                for b in parcel.boxes
+            ],
             "contents": [dataclasses.asdict(c) for c in parcel.contents],
             "scanner": parcel.scanner,
         }
@@ -68,9 +73,11 @@ def main() -> None:
             cv2.imwrite(str(args.out / f"{stem}_high.png"), parcel.high, PNG)
             entry["raw"] = {"low": f"{stem}_low.png", "high": f"{stem}_high.png"}
         manifest.append(entry)
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.out / "manifest.json").write_text(
+        json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     total = sum(p.stat().st_size for p in args.out.iterdir())
-    print(f"wrote {len(chosen)} parcels to {args.out} ({total / 1e6:.2f} MB), searched {index} parcels")  # noqa: T201
+    print(f"wrote {len(chosen)} parcels to {args.out} ({total / 1e6:.2f} MB), searched {index} parcels")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 ANNOTATIONS = "annotations.json"
 DECLARATIONS = "declarations.jsonl"
 _MIN_BOX_PX = 2.0  # boxes thinner than this (an object seen edge-on at the border) are dropped
-_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast: the raw channels are noise-dominated and compress little anyway
+_PNG = [
+    cv2.IMWRITE_PNG_COMPRESSION,
+    1,
+]  # fast: the raw channels are noise-dominated and compress little anyway
 # Supercategory of each class in the COCO file (the taxonomy group of DESIGN.md).
 GROUPS = {
     "gun": "prohibited",
@@ -202,8 +205,12 @@ def write_dataset(spec: SynthSpec, out: Path, *, workers: int = 1, progress: boo
 
             def collect(rec: dict) -> None:
                 records.append(rec)
-                line = {"file_name": rec["file_name"], "declaration": rec["declaration"],
-                        "ground_truth": rec["ground_truth"], "scanner": rec["scanner"]}
+                line = {
+                    "file_name": rec["file_name"],
+                    "declaration": rec["declaration"],
+                    "ground_truth": rec["ground_truth"],
+                    "scanner": rec["scanner"],
+                }
                 decl.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
                 bar.update(1)
 

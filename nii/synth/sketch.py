@@ -234,8 +234,13 @@ def place(
     matrix = np.hstack([rot, (np.array([cx - x0, cy - y0]) - rot @ src_c)[:, None]])
     total = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
     for k in used:
-        warped = cv2.warpAffine(np.ascontiguousarray(layers[k]), matrix, (x1 - x0, y1 - y0),
-                                flags=cv2.INTER_LINEAR, borderValue=0.0)
+        warped = cv2.warpAffine(
+            np.ascontiguousarray(layers[k]),
+            matrix,
+            (x1 - x0, y1 - y0),
+            flags=cv2.INTER_LINEAR,
+            borderValue=0.0,
+        )
         warped *= 1.0 / tilt  # foreshortened: the ray crosses proportionally more material
         stack[k, y0:y1, x0:x1] += warped
         total += warped

@@ -22,8 +22,11 @@ from nii.types import CLASS_NAMES
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +73,12 @@ def test_workers_give_byte_identical_files(small, tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"count": 0}, "--count"), ({"count": 2, "seed": -1}, "--seed"),
-     ({"count": 2, "width": 50}, "--size"), ({"count": 2, "threat_share": 1.5}, "--threats")],
+    [
+        ({"count": 0}, "--count"),
+        ({"count": 2, "seed": -1}, "--seed"),
+        ({"count": 2, "width": 50}, "--size"),
+        ({"count": 2, "threat_share": 1.5}, "--threats"),
+    ],
     ids=["count", "seed", "size", "threats"],
 )
 def test_bad_spec_is_rejected(kwargs, message):
@@ -92,7 +99,12 @@ def test_cli_rejects_non_empty_and_unwritable_folders(tmp_path, capsys):
 
 
 def test_cli_usage_errors_exit_2(tmp_path):
-    for argv in (["--count", "0"], ["--count", "x"], ["--count", "1", "--seed", "-3"], ["--count", "1", "--size", "9x9"]):
+    for argv in (
+        ["--count", "0"],
+        ["--count", "x"],
+        ["--count", "1", "--seed", "-3"],
+        ["--count", "1", "--size", "9x9"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["synth", *argv, "--out", str(tmp_path / "o")])
         assert exc.value.code == 2
@@ -101,8 +113,10 @@ def test_cli_usage_errors_exit_2(tmp_path):
 @pytest.mark.slow
 def test_interrupted_run_leaves_no_annotations(tmp_path):
     out = tmp_path / "ds"
-    proc = subprocess.Popen([sys.executable, "-m", "nii.cli", "synth", "--count", "5000", "--out", str(out)],
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nii.cli", "synth", "--count", "5000", "--out", str(out)],
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((out / "images").glob("*.png"))) < 3:
         time.sleep(0.2)

@@ -72,8 +72,14 @@ def _hue_deg(rgb: np.ndarray) -> float:
 
 @pytest.mark.parametrize(
     ("material", "thickness_mm", "expected_hue"),
-    [("paper", 40.0, "organic"), ("water", 40.0, "organic"), ("aluminium", 10.0, "inorganic"),
-     ("glass", 10.0, "inorganic"), ("steel", 4.0, "metal"), ("copper", 2.0, "metal")],
+    [
+        ("paper", 40.0, "organic"),
+        ("water", 40.0, "organic"),
+        ("aluminium", 10.0, "inorganic"),
+        ("glass", 10.0, "inorganic"),
+        ("steel", 4.0, "metal"),
+        ("copper", 2.0, "metal"),
+    ],
     ids=["paper", "water", "aluminium", "glass", "steel", "copper"],
 )
 def test_false_colours_follow_effective_z(scanner, material, thickness_mm, expected_hue):
