@@ -210,7 +210,7 @@ def place(
     flip: bool = False,
     px_area_cm2: float | None = None,
 ) -> Placed | None:
-    """Add a sketch into stack [K, H, W] (mass thickness per material) centred at (cx, cy) pixels, rotated and foreshortened.
+    """Add a sketch into stack [K, H, W] (g/cm^2 per material) at (cx, cy) px, rotated, foreshortened.
 
     tilt in (0, 1]: cosine of the out-of-plane tilt; the object's y-axis shrinks by it and its
     thickness grows by 1/tilt so its mass is unchanged. Returns None when nothing lands in the scan.
