@@ -1,0 +1,232 @@
+"""NanoDet/YOLOX-style anchor-free detector for 2-core CPU inference.
+
+    images (Tensor[B, 3, S, S]) RGB in [0, 1], letterboxed top-left with 1.0 padding
+      -> backbone  CSP blocks of depthwise-separable convs, features at strides 8, 16, 32
+      -> neck      PAN (top-down then bottom-up), every level ``neck_channels`` wide
+      -> head      decoupled cls / box branches per level, YOLOX box coding
+      -> boxes (Tensor[B, N, 4]) xyxy letterboxed pixels, scores (Tensor[B, N, C]) sigmoid
+
+N is the number of grid points over all levels: (S/8)^2 + (S/16)^2 + (S/32)^2 (5376 at 512).
+The class score is a joint class-and-IoU quality (trained with task-aligned targets), so no
+objectness or centerness is multiplied in. Heads are separate per level because BatchNorm statistics
+differ between levels (a shared head would need GroupNorm, which cannot be folded into the conv).
+Everything is Conv + BN + ReLU, so export folds every BN and ONNX Runtime runs plain convolutions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import Conv2dNormActivation
+
+STRIDES: tuple[int, ...] = (8, 16, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Architecture hyper-parameters (saved in every checkpoint to rebuild the model)."""
+
+    num_classes: int  # detector classes C
+    widths: tuple[int, int, int, int, int] = (16, 32, 64, 128, 256)  # channels at strides 2..32
+    depths: tuple[int, int, int, int] = (1, 2, 2, 1)  # CSP bottlenecks at strides 4, 8, 16, 32
+    neck_channels: int = 96  # channels of every PAN output level
+    head_convs: int = 2  # depthwise-separable convs per head branch
+
+
+def _conv(c_in: int, c_out: int, k: int = 1, s: int = 1, groups: int = 1) -> Conv2dNormActivation:
+    return Conv2dNormActivation(c_in, c_out, k, s, groups=groups, activation_layer=nn.ReLU, inplace=True)
+
+
+class DWSep(nn.Sequential):
+    """Depthwise k x k conv (stride s) then pointwise 1 x 1; both Conv + BN + ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, k: int = 3, s: int = 1) -> None:
+        super().__init__(_conv(c_in, c_in, k, s, groups=c_in), _conv(c_in, c_out, 1))
+
+
+class Bottleneck(nn.Module):
+    """1 x 1 conv then depthwise-separable 3 x 3, with a residual connection."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv(c, c, 1), DWSep(c, c, 5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class CSPBlock(nn.Module):
+    """Cross-stage-partial block: half the channels go through ``n`` bottlenecks, then concat + 1 x 1."""
+
+    def __init__(self, c_in: int, c_out: int, n: int) -> None:
+        super().__init__()
+        hidden = c_out // 2
+        self.main = _conv(c_in, hidden)
+        self.short = _conv(c_in, hidden)
+        self.blocks = nn.Sequential(*(Bottleneck(hidden) for _ in range(n)))
+        self.fuse = _conv(2 * hidden, c_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fuse(torch.cat((self.blocks(self.main(x)), self.short(x)), dim=1))
+
+
+class SPPF(nn.Module):
+    """Spatial pyramid pooling (fast): three chained 5 x 5 max pools, concatenated."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.reduce = _conv(c, c // 2)
+        self.pool = nn.MaxPool2d(5, 1, 2)
+        self.fuse = _conv(c * 2, c)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.reduce(x)
+        p1 = self.pool(x)
+        p2 = self.pool(p1)
+        return self.fuse(torch.cat((x, p1, p2, self.pool(p2)), dim=1))
+
+
+class Backbone(nn.Module):
+    """Tiny CSP backbone. ``forward`` returns features at strides 8, 16, 32 (widths[2:])."""
+
+    def __init__(self, widths: tuple[int, ...], depths: tuple[int, ...]) -> None:
+        super().__init__()
+        w, d = widths, depths
+        self.stem = nn.Sequential(_conv(3, w[0], 3, 2), _conv(w[0], w[1], 3, 2))  # stride 4, dense convs
+        self.stage4 = CSPBlock(w[1], w[1], d[0])
+        self.stage8 = nn.Sequential(DWSep(w[1], w[2], 3, 2), CSPBlock(w[2], w[2], d[1]))
+        self.stage16 = nn.Sequential(DWSep(w[2], w[3], 3, 2), CSPBlock(w[3], w[3], d[2]))
+        self.stage32 = nn.Sequential(DWSep(w[3], w[4], 3, 2), SPPF(w[4]), CSPBlock(w[4], w[4], d[3]))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        c8 = self.stage8(self.stage4(self.stem(x)))
+        c16 = self.stage16(c8)
+        return c8, c16, self.stage32(c16)
+
+
+class PAN(nn.Module):
+    """Path-aggregation neck: lateral 1 x 1 to ``c`` channels, top-down then bottom-up fusion."""
+
+    def __init__(self, in_channels: tuple[int, int, int], c: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(_conv(ci, c) for ci in in_channels)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.td = nn.ModuleList(CSPBlock(2 * c, c, 1) for _ in range(2))  # fuses 16<-32, 8<-16
+        self.down = nn.ModuleList(DWSep(c, c, 3, 2) for _ in range(2))
+        self.bu = nn.ModuleList(CSPBlock(2 * c, c, 1) for _ in range(2))  # fuses 8->16, 16->32
+
+    def forward(self, feats: tuple[Tensor, Tensor, Tensor]) -> list[Tensor]:
+        p8, p16, p32 = (lat(f) for lat, f in zip(self.lateral, feats, strict=True))
+        p16 = self.td[0](torch.cat((self.up(p32), p16), 1))
+        p8 = self.td[1](torch.cat((self.up(p16), p8), 1))
+        n16 = self.bu[0](torch.cat((self.down[0](p8), p16), 1))
+        n32 = self.bu[1](torch.cat((self.down[1](n16), p32), 1))
+        return [p8, n16, n32]
+
+
+class LevelHead(nn.Module):
+    """Decoupled head of one level: (cls logits [B,C,H,W], box raw [B,4,H,W]) - (dx, dy, log w, log h)."""
+
+    def __init__(self, c: int, num_classes: int, n_convs: int, prior: float = 0.01) -> None:
+        super().__init__()
+        self.cls_tower = nn.Sequential(*(DWSep(c, c, 5) for _ in range(n_convs)))
+        self.box_tower = nn.Sequential(*(DWSep(c, c, 5) for _ in range(n_convs)))
+        self.cls_pred = nn.Conv2d(c, num_classes, 1)
+        self.box_pred = nn.Conv2d(c, 4, 1)
+        nn.init.constant_(self.cls_pred.bias, -torch.log(torch.tensor((1 - prior) / prior)).item())
+        nn.init.normal_(self.box_pred.weight, std=0.01)
+        nn.init.constant_(self.box_pred.bias, 0.0)
+        with torch.no_grad():
+            self.box_pred.bias[2:] = 1.0  # initial box about e * stride wide
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cls_pred(self.cls_tower(x)), self.box_pred(self.box_tower(x))
+
+
+class Detector(nn.Module):
+    """The full detector. ``forward`` returns decoded outputs; ``forward_raw`` is for training.
+
+    forward(images (Tensor[B,3,S,S])) -> (boxes (Tensor[B,N,4]) xyxy letterboxed pixels,
+                                           scores (Tensor[B,N,C]) sigmoid probabilities)
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.backbone = Backbone(spec.widths, spec.depths)
+        self.neck = PAN((spec.widths[2], spec.widths[3], spec.widths[4]), spec.neck_channels)
+        self.heads = nn.ModuleList(
+            LevelHead(spec.neck_channels, spec.num_classes, spec.head_convs) for _ in STRIDES
+        )
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps, m.momentum = 1e-3, 0.03
+
+    def forward_raw(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """images (Tensor[B,3,S,S]) -> cls logits [B,N,C], box raw [B,N,4], points [N,3] (x, y, stride)."""
+        feats = self.neck(self.backbone(images))
+        cls_out, box_out, points = [], [], []
+        for head, feat, stride in zip(self.heads, feats, STRIDES, strict=True):
+            cls, box = head(feat)
+            h, w = cls.shape[-2:]
+            cls_out.append(cls.flatten(2).transpose(1, 2))
+            box_out.append(box.flatten(2).transpose(1, 2))
+            points.append(grid_points(h, w, stride, images.device))
+        return torch.cat(cls_out, 1), torch.cat(box_out, 1), torch.cat(points, 0)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        cls, box, points = self.forward_raw(images)
+        return decode_boxes(box, points), cls.sigmoid()
+
+
+def grid_points(h: int, w: int, stride: int, device: torch.device) -> Tensor:
+    """Grid cell corners of one level: Tensor[h*w, 3] of (x, y, stride) in input pixels."""
+    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    xy = torch.stack((xs, ys), -1).reshape(-1, 2).float() * stride
+    return torch.cat((xy, torch.full_like(xy[:, :1], float(stride))), 1)
+
+
+def decode_boxes(raw: Tensor, points: Tensor) -> Tensor:
+    """YOLOX coding: centre = (cell + 0.5 + d) * stride, size = exp(log wh) * stride.
+
+    raw (Tensor[B,N,4]) (dx, dy, log w, log h); points (Tensor[N,3]) -> boxes (Tensor[B,N,4]) xyxy pixels.
+    """
+    stride = points[:, 2:]
+    centre = points[:, :2] + (raw[..., :2] + 0.5) * stride
+    half = 0.5 * torch.exp(raw[..., 2:].clamp(max=8.0)) * stride
+    return torch.cat((centre - half, centre + half), -1)
+
+
+def build_model(*, num_classes: int, widths: tuple[int, ...] | None = None,
+                depths: tuple[int, ...] | None = None, neck_channels: int = 96,
+                head_convs: int = 2) -> Detector:
+    """Build a randomly initialised detector (no pretrained weights exist for it)."""
+    spec = ModelSpec(num_classes=num_classes, neck_channels=neck_channels, head_convs=head_convs,
+                     **({"widths": tuple(widths)} if widths else {}),
+                     **({"depths": tuple(depths)} if depths else {}))
+    return Detector(spec)
+
+
+def count_flops(model: nn.Module, size: int) -> tuple[float, int]:
+    """(GFLOPs of one forward pass at size x size, counted as 2 x MACs; parameter count)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, size, size))
+    model.train(was_training)
+    return counter.get_total_flops() / 1e9, sum(p.numel() for p in model.parameters())
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every Conv2d + BatchNorm2d pair (in Conv2dNormActivation) into one conv, in place (eval only)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in model.modules():
+        if isinstance(module, Conv2dNormActivation) and isinstance(module[1], nn.BatchNorm2d):
+            module[0] = fuse_conv_bn_eval(module[0], module[1])
+            module[1] = nn.Identity()
+    return model

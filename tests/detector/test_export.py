@@ -1,0 +1,128 @@
+"""ONNX export: parity with eager PyTorch through ONNX Runtime, the model card, bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from nii.detector.checkpoint import model_from_checkpoint, save_checkpoint, spec_to_dict
+from nii.detector.export import export
+from nii.detector.model import build_model
+from nii.errors import ModelError
+from nii.runtime.card import load_card, sha256_file
+
+CLASSES = ["gun", "knife", "battery"]
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded small model with non-trivial BatchNorm statistics, saved as `nii train` saves it."""
+    torch.manual_seed(7)
+    model = build_model(num_classes=len(CLASSES), widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                        neck_channels=16, head_convs=1).train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(2, 3, SIZE, SIZE))
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    state = {"spec": spec_to_dict(model.spec), "classes": CLASSES, "model": model.state_dict(),
+             "ema": model.state_dict(), "epoch": 3, "input_size": SIZE, "seed": 0,
+             "config": {"name": "tiny", "train": {"input_size": SIZE, "seed": 0}},
+             "metrics": {"map50": 0.5, "map50_95": 0.3}, "elapsed_s": 60.0, "images_seen": 48,
+             "data": {"train": "tiny"}}
+    save_checkpoint(state, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    export(checkpoint, out, thresholds={"gun": 0.25})
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 2], ids=["batch1", "batch2"])
+def test_onnx_runtime_matches_eager(checkpoint: Path, exported: Path, batch: int) -> None:
+    model = model_from_checkpoint(torch.load(checkpoint, weights_only=True))
+    images = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(batch))
+    with torch.no_grad():
+        boxes, scores = model(images)
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"]
+    assert [o.name for o in session.get_outputs()] == ["boxes", "scores"]
+    ort_boxes, ort_scores = session.run(None, {"images": images.numpy()})
+    assert ort_boxes.dtype == np.float32 and ort_boxes.shape == tuple(boxes.shape)
+    np.testing.assert_allclose(ort_boxes, boxes.numpy(), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(ort_scores, scores.numpy(), rtol=1e-3, atol=1e-5)
+
+
+def test_graph_has_no_batchnorm_and_a_dynamic_batch(exported: Path) -> None:
+    import onnx
+
+    graph = onnx.load(str(exported)).graph
+    assert not [n for n in graph.node if n.op_type == "BatchNormalization"]
+    dim = graph.input[0].type.tensor_type.shape.dim
+    assert dim[0].dim_param and [d.dim_value for d in dim[1:]] == [3, SIZE, SIZE]
+
+
+def test_card_describes_the_file(exported: Path) -> None:
+    card = load_card(exported)
+    assert card.onnx_sha256 == sha256_file(exported)
+    assert card.classes == CLASSES and card.input.size == SIZE
+    assert card.thresholds == {"gun": 0.25, "knife": 0.3, "battery": 0.3}
+    assert card.training["epochs"] == 3 and card.training["seed"] == 0
+    assert card.metrics["validation"]["map50"] == 0.5
+    assert json.loads(exported.with_suffix(".json").read_text())["format"] == "nii-detector/1"
+
+
+def test_unknown_threshold_class_is_refused(checkpoint: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="lighter"):
+        export(checkpoint, tmp_path / "m.onnx", thresholds={"lighter": 0.5})
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [(None, "not found"), (b"not a checkpoint", "corrupt"), ("dict", "lacks")],
+    ids=["missing", "corrupt", "foreign-dict"],
+)
+def test_bad_checkpoint_is_a_model_error(tmp_path: Path, content: bytes | str | None, message: str) -> None:
+    path = tmp_path / "bad.pt"
+    if content == "dict":
+        torch.save({"weights": torch.zeros(1)}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match=message) as info:
+        export(path, tmp_path / "m.onnx")
+    assert "bad.pt" in str(info.value)
+
+
+def test_slim_weights_beside_the_onnx_start_a_fine_tune(checkpoint: Path, exported: Path) -> None:
+    from nii.detector.checkpoint import load_checkpoint, load_matching_classes
+
+    slim = load_checkpoint(exported.with_suffix(".pt"))
+    assert "optimizer" not in slim and slim["classes"] == CLASSES
+    full = torch.load(checkpoint, weights_only=True)
+    new = build_model(num_classes=2, widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1), neck_channels=16,
+                      head_convs=1)
+    assert load_matching_classes(new, slim, ["knife", "lighter"]) == ["lighter"]
+    key = "heads.0.cls_pred.weight"
+    torch.testing.assert_close(new.state_dict()[key][0], full["ema"][key][CLASSES.index("knife")])
+    key = "backbone.stem.0.0.weight"
+    torch.testing.assert_close(new.state_dict()[key], full["ema"][key])
+
+
+def test_cli_export_and_its_errors(checkpoint: Path, tmp_path: Path) -> None:
+    from nii.cli import main
+
+    thresholds = tmp_path / "thr.json"
+    thresholds.write_text(json.dumps({"knife": 0.4}))
+    out = tmp_path / "models" / "tiny.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--thresholds",
+                 str(thresholds)]) == 0
+    assert load_card(out).thresholds["knife"] == 0.4 and out.with_suffix(".pt").is_file()
+    assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
