@@ -121,6 +121,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", type=Path, default=None, help="folder for pr_curves.png (and eval.json)")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N images")
     p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads (default: all)")
+    p.add_argument(
+        "--record",
+        metavar="NAME",
+        default=None,
+        help="also record mAP50, mAP50-95 and per-class AP50 in the model card's metrics under NAME",
+    )
     p.set_defaults(func=_run_eval)
 
 
@@ -143,6 +149,20 @@ def _run_eval(args: argparse.Namespace) -> None:
     )
     if args.json is not None:
         write_report_json(report, args.json)
+    if args.record:
+        from nii.runtime.card import load_card, write_card
+
+        card = load_card(args.model)
+        summary = {
+            "data": report.data,
+            "split": report.split,
+            "images": report.images,
+            "boxes": report.boxes,
+            "map50": round(report.map50, 4),
+            "map50_95": round(report.map50_95, 4),
+            "ap50": {n: round(m.ap50, 4) for n, m in report.per_class.items() if m.ap50 is not None},
+        }
+        write_card(card.model_copy(update={"metrics": {**card.metrics, args.record: summary}}), args.model)
     print(
         f"{report.images} images, {report.boxes} boxes ({report.data}, split {report.split or '-'}), "
         f"{report.ms_per_image:.1f} ms/image on {report.provider}"
@@ -250,6 +270,13 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-weights", action="store_true", help="skip NAME.pt (EMA weights alone, for `nii train --init`)"
     )
+    p.add_argument(
+        "--val-data",
+        type=Path,
+        default=None,
+        help="choose per-class thresholds on this dataset (max F1 at IoU 0.5) instead of --thresholds",
+    )
+    p.add_argument("--val-split", default=None, help="split of --val-data (default: whole folder)")
     p.set_defaults(func=_run_export)
 
 
@@ -258,6 +285,8 @@ def _run_export(args: argparse.Namespace) -> None:
 
     from nii.detector.export import export
 
+    if args.val_data is not None and args.thresholds is not None:
+        raise UsageError("--thresholds and --val-data exclude each other")
     thresholds = None
     if args.thresholds is not None:
         try:
@@ -276,6 +305,14 @@ def _run_export(args: argparse.Namespace) -> None:
         name=args.name,
         weights=not args.no_weights,
     )
+    if args.val_data is not None:
+        from nii.detector.evaluate import choose_thresholds
+        from nii.runtime.card import write_card
+
+        chosen = choose_thresholds(args.out, args.val_data, split=args.val_split, progress=True)
+        card = card.model_copy(update={"thresholds": chosen})
+        write_card(card, args.out)  # the ONNX file (and its sha256) is unchanged
+        print("thresholds " + ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()))
     print(
         f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
         f"sha256 {card.onnx_sha256[:12]})"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,15 @@ from nii.cli import main
 from nii.detector.config import load_config
 from nii.detector.train import lr_at, train
 from nii.errors import ConfigError
+from nii.synth.dataset import SynthSpec, write_dataset
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory: pytest.TempPathFactory,
-               make_tiny_coco: Callable[[Path, int, int], Path]) -> Path:
-    """16 parcels from `nii synth` when the generator is there, else the hand-made COCO fixture."""
+def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 parcels from `nii synth`."""
     root = tmp_path_factory.mktemp("smoke") / "data"
-    try:
-        from nii.synth.dataset import SynthSpec, write_dataset
-    except ImportError:
-        return make_tiny_coco(root, 16, 11)
     write_dataset(SynthSpec(count=16, seed=5, write_raw=False), root)
     return root
 
