@@ -404,12 +404,182 @@ def _run_demo(args: argparse.Namespace) -> None:
     )
 
 
+# --- nii triage ----------------------------------------------------------------------------------
+
+
+def _add_triage(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "triage",
+        help="decide release / refer / hold for one scan and its declaration, with reasons",
+        description="Detect the scan's contents with the shipped model, compare them with the declaration "
+        "and apply the risk policy. Prints the decision, its reasons, the detections and the line matches.",
+    )
+    p.add_argument("image", type=Path, help="scan image (PNG/JPEG); STEM_low/high.png beside it are used")
+    p.add_argument("--declaration", type=Path, required=True, help="declaration JSON (CN22/CN23 style)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
+    p.add_argument("--policy", type=Path, default=None, help="policy YAML (default: the shipped one)")
+    p.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default: the shipped one)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--json", action="store_true", help="print the decision as JSON")
+    p.set_defaults(func=_run_triage)
+
+
+def _run_triage(args: argparse.Namespace) -> None:
+    import json
+
+    from nii.matching import load_taxonomy, read_declaration
+    from nii.runtime import Detector
+    from nii.triage import load_policy, load_scan, triage
+
+    declaration = read_declaration(args.declaration)
+    scan = load_scan(args.image)
+    detector = Detector(args.model, threads=args.threads)
+    decision = triage(
+        scan, declaration, detector, policy=load_policy(args.policy), taxonomy=load_taxonomy(args.taxonomy)
+    )
+    if args.json:
+        print(json.dumps(decision.to_json(), indent=2, ensure_ascii=False))
+        return
+    print(
+        f"{decision.scan_id}: {str(decision.outcome).upper()}  (risk {decision.risk_score:.2f}; policy "
+        f"{decision.policy_version}; model {decision.model_sha256[:12]}; scan {decision.scan_sha256[:12]})"
+    )
+    for r in decision.reasons:
+        print(f"  [{r.severity}] {r.code}: {r.text}")
+    c = decision.comparison
+    print("detections: " + (", ".join(f"{d.class_name} {d.score:.2f}" for d in c.detections) or "none"))
+    for line in c.lines:
+        lc = line.classification
+        print(
+            f"  line {line.index + 1}: {lc.description!r} -> {', '.join(lc.categories) or '?'} "
+            f"[{line.status}{', seen ' + str(line.seen) if line.explains else ''}]"
+        )
+    if c.material is not None:
+        m = c.material
+        mass = "" if m.estimated_mass_kg is None else f", est. {m.estimated_mass_kg:.1f} kg"
+        print(
+            f"material ({m.source}): organic {m.organic:.0%}, inorganic {m.inorganic:.0%}, "
+            f"metal {m.metal:.0%}{mass}"
+        )
+
+
+# --- nii classify-description --------------------------------------------------------------------
+
+
+def _add_classify_description(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "classify-description",
+        help="show the taxonomy categories a declared line maps to (for tuning the taxonomy)",
+        description="Map a declared item description (and optional HS code) to taxonomy categories, best "
+        "first, with the matched keywords and flags (vague, unknown HS code, HS mismatch ...).",
+    )
+    p.add_argument("text", help="the item description as declared")
+    p.add_argument("--hs", default=None, help="the declared HS code (6 digits; 8-10 accepted)")
+    p.add_argument("--value", type=float, default=None, help="declared line value (flags 0 and 1)")
+    p.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default: the shipped one)")
+    p.add_argument("--json", action="store_true", help="print JSON (key `categories`, best first)")
+    p.set_defaults(func=_run_classify_description)
+
+
+def _run_classify_description(args: argparse.Namespace) -> None:
+    import json
+
+    from nii.matching import classify_line, load_taxonomy
+    from nii.matching.declaration import normalise_hs
+
+    try:
+        hs = normalise_hs(args.hs)
+    except ValueError as exc:
+        raise UsageError(f"--hs: {exc}") from None
+    result = classify_line(args.text, hs, taxonomy=load_taxonomy(args.taxonomy), value=args.value)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    where = f" (HS {hs})" if hs else ""
+    print(f"{args.text!r}{where} -> {', '.join(result.categories) or 'no category'}")
+    for m in result.matches:
+        print(f"  {m.category:<12} {m.source:<4} {m.keyword!r} ({m.score:.0f})")
+    if result.flags:
+        print("flags: " + ", ".join(str(f) for f in result.flags))
+
+
+# --- nii eval-triage -----------------------------------------------------------------------------
+
+
+def _add_eval_triage(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval-triage",
+        help="run the whole triage pipeline over a `nii synth` folder; decisions per ground-truth label",
+        description="Triage every parcel of a synthetic folder with the shipped model and report, per "
+        "ground-truth label, how many were released, referred and held, plus the share of prohibited "
+        "parcels stopped, misdeclared parcels flagged and compliant parcels released.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder written by `nii synth`")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
+    p.add_argument("--policy", type=Path, default=None, help="policy YAML (default: the shipped one)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N parcels")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="use the ground-truth boxes instead of the model (ceiling of matching + policy)",
+    )
+    p.add_argument("--json", type=Path, default=None, help="write the report as JSON here")
+    p.set_defaults(func=_run_eval_triage)
+
+
+def _run_eval_triage(args: argparse.Namespace) -> None:
+    import json
+
+    from nii.triage import load_policy
+    from nii.triage.evaluate import evaluate_triage
+
+    detector = None
+    if not args.oracle:
+        from nii.runtime import Detector
+
+        detector = Detector(args.model, threads=args.threads)
+    report = evaluate_triage(
+        args.data,
+        detector,
+        policy=load_policy(args.policy),
+        limit=args.limit,
+        oracle=args.oracle,
+        progress=True,
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    print(
+        f"{report.parcels} parcels ({report.errors} errors) from {report.data}; model "
+        f"{report.model_sha256[:12]}, policy {report.policy_version}; median {report.median_ms:.1f} ms"
+    )
+    print(
+        f"prohibited stopped {pct(report.prohibited_stopped)}   misdeclared flagged "
+        f"{pct(report.misdeclared_flagged)}   compliant released {pct(report.compliant_released)}   "
+        f"random controls {report.random_controls}"
+    )
+    print(f"{'label':<20}{'release':>8}{'refer':>7}{'hold':>6}{'flagged':>9}")
+    for label, c in report.per_label.items():
+        n = sum(c.values())
+        print(
+            f"{label:<20}{c['release']:>8}{c['refer']:>7}{c['hold']:>6}"
+            f"{(c['refer'] + c['hold']) / max(n, 1):>9.1%}"
+        )
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_train,
     _add_export,
     _add_eval,
     _add_demo,
+    _add_triage,
+    _add_classify_description,
+    _add_eval_triage,
 ]
 
 

@@ -3,7 +3,7 @@
     model.py       backbone (tiny CSP, depthwise-separable), PAN neck, decoupled head, box decoding
     loss.py        task-aligned assignment, quality BCE + complete-IoU losses
     config.py      typed training config (YAML, unknown keys are errors)
-    augment.py     cv2 decoding, torchvision.transforms.v2 augmentation, letterbox, Dataset
+    augment.py     cv2 decoding, torchvision.transforms.v2 augmentation, Dataset
     train.py       ``train(cfg, resume=, init=)``: AdamW, warm-up + cosine, EMA, checkpoints, CSV + plot
     validate.py    COCO mAP of eager predictions (faster-coco-eval) during training
     checkpoint.py  checkpoint files, rebuilding a model, fine-tuning initialisation

@@ -1,4 +1,4 @@
-"""Image loading, training augmentation and the letterbox of the ONNX contract, as a torch Dataset.
+"""Image loading and training augmentation as a torch Dataset (validation uses the serving letterbox).
 
 Every image ends as Tensor[3, S, S] float32 RGB in [0, 1]: resized so its long side is S (times a
 random scale in training), placed at the top-left (a random place in training), padded with 1.0
@@ -21,6 +21,8 @@ from torchvision.transforms.v2 import functional as F
 from nii.datasets import Sample
 from nii.detector.config import AugmentConfig
 from nii.errors import DatasetError
+from nii.runtime.card import InputSpec
+from nii.runtime.preprocess import letterbox
 
 MIN_BOX_PX = 2.0  # boxes narrower or lower than this after augmentation are dropped
 MIN_VISIBLE = 0.4  # a cropped box is kept when at least this share of its area stays visible
@@ -34,17 +36,6 @@ def read_rgb(path: str) -> np.ndarray:
     if image is None:
         raise DatasetError(f"cannot decode image {path}: missing, unreadable or not an image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def letterbox(image: np.ndarray, size: int) -> tuple[Tensor, float]:
-    """uint8 RGB [H, W, 3] -> (Tensor[3, S, S] float32 in [0, 1], scale from image to input pixels)."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    nw, nh = min(size, round(w * scale)), min(size, round(h * scale))
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    out = torch.ones(3, size, size)
-    out[:, :nh, :nw] = torch.from_numpy(resized).permute(2, 0, 1).float() / 255.0
-    return out, scale
 
 
 class RandomRot90(v2.Transform):
@@ -152,6 +143,7 @@ class DetectionDataset(TorchDataset):
 
     def __init__(self, samples: Sequence[Sample], size: int, transform: TrainTransform | None = None) -> None:
         self.samples, self.size, self.transform = list(samples), size, transform
+        self.spec = InputSpec(size=size)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -162,8 +154,10 @@ class DetectionDataset(TorchDataset):
         if self.transform is not None:
             img, boxes, labels = self.transform(image, s.xyxy, s.class_ids)
             return img, boxes, labels, index
-        img, scale = letterbox(image, self.size)
-        return img, torch.from_numpy(s.xyxy * scale), torch.from_numpy(s.class_ids), index
+        # The serving letterbox itself, so validation sees exactly what ONNX Runtime will see.
+        tensor, (sx, sy) = letterbox(image, self.spec)
+        boxes = s.xyxy * np.array([sx, sy, sx, sy], dtype=np.float32)
+        return torch.from_numpy(tensor), torch.from_numpy(boxes), torch.from_numpy(s.class_ids), index
 
 
 def collate(batch: list[tuple[Tensor, Tensor, Tensor, int]]) -> dict[str, Tensor]:

@@ -1,0 +1,418 @@
+"""Declared vs detected: which detections a declaration explains, and every discrepancy as a `Finding`.
+
+A detection of class C is explained by a declared line whose category (from its text, or its HS code)
+is C. Unexplained detections are undeclared; declared detector classes with no detection are "not
+seen"; counts are compared with declared quantities; line values are checked against reference unit
+values (undervaluation); the scan's material profile and estimated mass are checked against the
+declared goods and weight. The matcher states facts; `nii.triage.policy` weighs them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from nii.matching.declaration import Declaration
+from nii.matching.describe import Flag, LineClass, classify_line
+from nii.matching.taxonomy import Group, Material, Taxonomy, load_taxonomy
+
+
+@dataclass(frozen=True, slots=True)
+class CompareSettings:
+    """Thresholds of the comparison (the policy file's `comparison` section sets them)."""
+
+    undervalue_fraction: float = 0.5  # unit value below this share of the reference minimum: undervalued
+    unit_mass_tolerance: float = 2.0  # declared kg per unit may stray this factor outside the range
+    # Dual-energy ratio R = log-att(low) / log-att(high): organic below, metal above.
+    ratio_organic_max: float = 1.35
+    ratio_metal_min: float = 2.0
+    foreground_lh_min: float = 0.03  # high-energy log-attenuation above which a pixel holds material
+    # False colour: hue bands (degrees) and foreground (saturation > s or value < v, 0-255).
+    hue_organic: tuple[float, float] = (0.0, 70.0)
+    hue_inorganic: tuple[float, float] = (70.0, 170.0)
+    hue_metal: tuple[float, float] = (170.0, 300.0)
+    foreground_saturation_min: int = 40
+    foreground_value_max: int = 200
+    # Mass estimate: kg per unit of summed log-attenuation (raw) or of summed -ln(value) (false colour).
+    kg_per_raw_attenuation: float | None = None  # None: no mass estimate from raw channels
+    kg_per_colour_attenuation: float | None = None  # None: no mass estimate from false colour
+    metal_unexplained_min: float = 0.08  # metal share of the foreground that declared goods must explain
+    mass_ratio_max: float = 2.5  # estimated / declared net mass above this is a finding
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialProfile:
+    """Shares of the foreground by material, and an estimated net mass (kg) when calibrated."""
+
+    organic: float
+    inorganic: float
+    metal: float
+    foreground: float  # share of the image holding material
+    source: str  # 'dual_energy' or 'false_colour'
+    estimated_mass_kg: float | None
+
+    def to_json(self) -> dict:
+        return {
+            "organic": round(self.organic, 3),
+            "inorganic": round(self.inorganic, 3),
+            "metal": round(self.metal, 3),
+            "foreground": round(self.foreground, 3),
+            "source": self.source,
+            "estimated_mass_kg": None if self.estimated_mass_kg is None else round(self.estimated_mass_kg, 2),
+        }
+
+
+def material_from_raw(low: np.ndarray, high: np.ndarray, settings: CompareSettings) -> MaterialProfile:
+    """Profile from 16-bit dual-energy readings [H, W] (transmission * 65535, 65535 = air)."""
+    if low.shape != high.shape or low.ndim != 2:
+        raise ValueError(f"low and high must be equal 2-D arrays, got {low.shape} and {high.shape}")
+    ll = -np.log(np.maximum(low.astype(np.float32), 1.0) / 65535.0)
+    lh = -np.log(np.maximum(high.astype(np.float32), 1.0) / 65535.0)
+    fg = lh > settings.foreground_lh_min
+    ratio = ll[fg] / np.maximum(lh[fg], 1e-6)
+    weight = lh[fg]  # thick material counts more than a thin film
+    total = float(weight.sum()) or 1.0
+    organic = float(weight[ratio < settings.ratio_organic_max].sum()) / total
+    metal = float(weight[ratio >= settings.ratio_metal_min].sum()) / total
+    mass = (
+        None
+        if settings.kg_per_raw_attenuation is None
+        else float(weight.sum()) * settings.kg_per_raw_attenuation
+    )
+    return MaterialProfile(
+        organic, max(0.0, 1 - organic - metal), metal, float(fg.mean()), "dual_energy", mass
+    )
+
+
+def material_from_false_colour(rgb: np.ndarray, settings: CompareSettings) -> MaterialProfile:
+    """Profile from a false-colour RGB uint8 image [H, W, 3] (hue by effective Z, darkness by thickness)."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hue = hsv[..., 0].astype(np.float32) * 2.0
+    sat, val = hsv[..., 1], hsv[..., 2]
+    fg = (sat > settings.foreground_saturation_min) | (val < settings.foreground_value_max)
+    att = -np.log(np.maximum(val[fg].astype(np.float32), 1.0) / 255.0) + 0.02
+    h = hue[fg]
+    coloured = sat[fg] > settings.foreground_saturation_min
+    total = float(att.sum()) or 1.0
+
+    def share(band: tuple[float, float]) -> float:
+        return float(att[coloured & (h >= band[0]) & (h < band[1])].sum()) / total
+
+    organic, inorganic, metal = (
+        share(settings.hue_organic),
+        share(settings.hue_inorganic),
+        share(settings.hue_metal),
+    )
+    # Near-black pixels carry no hue: so much attenuation that only metal (or a thick stack) makes them.
+    metal += float(att[~coloured & (val[fg] < 40)].sum()) / total
+    mass = None if settings.kg_per_colour_attenuation is None else total * settings.kg_per_colour_attenuation
+    return MaterialProfile(organic, inorganic, metal, float(fg.mean()), "false_colour", mass)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One detection: class, score, box xyxy in image pixels."""
+
+    class_name: str
+    score: float
+    xyxy: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A fact the comparison established. `code` is machine-readable, `text` for officers."""
+
+    code: str
+    text: str
+    subject: str | None = None  # detector class or category concerned
+    line: int | None = None  # index of the declared line concerned
+    score: float | None = None  # detector score behind the finding, if any
+    group: str | None = None  # taxonomy group of the subject
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in ("code", "text", "subject", "line", "score", "group")}
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatch:
+    """A declared line, what it means, and what the scan showed of it."""
+
+    index: int
+    classification: LineClass
+    explains: tuple[str, ...]  # detector classes this line declares
+    seen: int  # detections of those classes
+    status: str  # 'seen' | 'not_seen' | 'not_visible' (no detector class)
+    unit_value_usd: float | None
+
+    def to_json(self) -> dict:
+        return {
+            "index": self.index,
+            **self.classification.to_json(),
+            "explains": list(self.explains),
+            "seen": self.seen,
+            "status": self.status,
+            "unit_value_usd": None if self.unit_value_usd is None else round(self.unit_value_usd, 2),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    lines: tuple[LineMatch, ...]
+    detections: tuple[Seen, ...]
+    findings: tuple[Finding, ...]
+    material: MaterialProfile | None
+    taxonomy_version: str
+    counts: dict[str, int] = field(default_factory=dict)  # detections per class
+
+    def to_json(self) -> dict:
+        return {
+            "lines": [x.to_json() for x in self.lines],
+            "detections": [
+                {
+                    "class_name": d.class_name,
+                    "score": round(d.score, 3),
+                    "xyxy": [round(v, 1) for v in d.xyxy],
+                }
+                for d in self.detections
+            ],
+            "findings": [f.to_json() for f in self.findings],
+            "material": None if self.material is None else self.material.to_json(),
+            "taxonomy_version": self.taxonomy_version,
+        }
+
+
+_FLAG_TEXT = {
+    Flag.VAGUE: "line {i} '{d}' is vague: it names no goods",
+    Flag.UNRECOGNISED: "line {i} '{d}' matches no known goods",
+    Flag.HS_UNKNOWN: "line {i} HS code {hs} is not in the HS nomenclature",
+    Flag.HS_MISMATCH: "line {i} '{d}' reads as {cat} but HS code {hs} means {hscat}",
+    Flag.IMPLAUSIBLE_VALUE: "line {i} '{d}' is declared at {v:g} {cur}, an implausible value",
+}
+
+
+def _line_findings(
+    index: int,
+    line,
+    lc: LineClass,
+    taxonomy: Taxonomy,
+    settings: CompareSettings,
+) -> tuple[list[Finding], float | None]:
+    out = []
+    cat = taxonomy.categories.get(lc.category) if lc.category else None
+    for flag in lc.flags:
+        if flag is Flag.IMPLAUSIBLE_VALUE and cat is not None and cat.min_unit_value_usd is None:
+            continue  # documents at 0 are normal
+        text = _FLAG_TEXT[flag].format(
+            i=index + 1,
+            d=line.description,
+            hs=lc.hs_code,
+            cat=lc.category,
+            hscat=lc.hs_category,
+            v=line.value,
+            cur=line.currency,
+        )
+        out.append(Finding(str(flag), text, lc.category, index))
+    if cat is not None and cat.group in (Group.PROHIBITED, Group.RESTRICTED):
+        out.append(
+            Finding(
+                f"{cat.group}_declared",
+                f"line {index + 1} '{line.description}' declares {cat.name} ({cat.group})",
+                cat.name,
+                index,
+                group=str(cat.group),
+            )
+        )
+    unit_usd = None
+    value_usd = taxonomy.to_usd(line.value, line.currency)
+    if value_usd is None:
+        out.append(
+            Finding(
+                "no_exchange_rate", f"no reference rate for {line.currency}; value not checked", None, index
+            )
+        )
+    else:
+        unit_usd = value_usd / line.quantity
+        if cat is not None and cat.min_unit_value_usd is not None:
+            floor = settings.undervalue_fraction * cat.min_unit_value_usd
+            if unit_usd < floor:
+                out.append(
+                    Finding(
+                        "undervalued",
+                        f"line {index + 1} '{line.description}': {unit_usd:.2f} USD "
+                        f"per unit, below {floor:.2f} USD expected for {cat.name}",
+                        cat.name,
+                        index,
+                    )
+                )
+    if cat is not None and cat.unit_mass_kg is not None:
+        unit_kg = line.net_weight_kg / line.quantity
+        low, high = cat.unit_mass_kg
+        tol = settings.unit_mass_tolerance
+        if not low / tol <= unit_kg <= high * tol:
+            out.append(
+                Finding(
+                    "unit_weight_implausible",
+                    f"line {index + 1} '{line.description}': "
+                    f"{unit_kg:.3f} kg per unit, outside {low:g}-{high:g} kg for {cat.name}",
+                    cat.name,
+                    index,
+                )
+            )
+    return out, unit_usd
+
+
+def compare(
+    declaration: Declaration,
+    detections: Sequence[Seen],
+    *,
+    taxonomy: Taxonomy | None = None,
+    material: MaterialProfile | None = None,
+    settings: CompareSettings | None = None,
+) -> Comparison:
+    """Compare a declaration with what the detector saw (and the material profile, when given)."""
+    taxonomy = taxonomy or load_taxonomy()
+    settings = settings or CompareSettings()
+    cats = taxonomy.categories
+    counts = Counter(d.class_name for d in detections)
+    best_score: dict[str, float] = {}
+    for d in detections:
+        best_score[d.class_name] = max(best_score.get(d.class_name, 0.0), d.score)
+
+    findings: list[Finding] = []
+    classified = []
+    for i, line in enumerate(declaration.lines):
+        lc = classify_line(line.description, line.hs_code, taxonomy=taxonomy, value=line.value)
+        explains = tuple(
+            dict.fromkeys(
+                c for c in (lc.category, lc.hs_category) if c is not None and c in cats and cats[c].detector
+            )
+        )
+        line_findings, unit_usd = _line_findings(i, line, lc, taxonomy, settings)
+        findings += line_findings
+        classified.append((i, line, lc, explains, unit_usd))
+
+    declared_qty: Counter[str] = Counter()
+    for _, line, _, explains, _ in classified:
+        for c in explains:
+            declared_qty[c] += line.quantity
+
+    lines = []
+    for i, line, lc, explains, unit_usd in classified:
+        seen = sum(counts.get(c, 0) for c in explains)
+        status = "not_visible" if not explains else ("seen" if seen else "not_seen")
+        if status == "not_seen":
+            findings.append(
+                Finding(
+                    "declared_not_seen",
+                    f"line {i + 1} '{line.description}' declares {'/'.join(explains)} but none was seen",
+                    explains[0],
+                    i,
+                    group=str(cats[explains[0]].group),
+                )
+            )
+        lines.append(LineMatch(i, lc, explains, seen, status, unit_usd))
+
+    for name, n in sorted(counts.items()):
+        cat = cats.get(name)
+        group = str(cat.group) if cat is not None else None
+        score = best_score[name]
+        if cat is not None and cat.group in (Group.PROHIBITED, Group.RESTRICTED):
+            findings.append(
+                Finding(
+                    f"{cat.group}_detected",
+                    f"{name} seen (score {score:.2f}), {cat.group} in mail",
+                    name,
+                    score=score,
+                    group=group,
+                )
+            )
+        if cat is not None and cat.group is Group.DANGEROUS_GOODS:
+            how = "declared" if declared_qty[name] else "not declared"
+            findings.append(
+                Finding(
+                    f"dangerous_goods_{how.replace(' ', '_')}",
+                    f"{name} seen (score {score:.2f}), dangerous goods, {how}",
+                    name,
+                    score=score,
+                    group=group,
+                )
+            )
+        if declared_qty[name] == 0:
+            findings.append(
+                Finding(
+                    "undeclared_item",
+                    f"{n} x {name} seen (best score {score:.2f}) but not declared",
+                    name,
+                    score=score,
+                    group=group,
+                )
+            )
+        elif n > declared_qty[name]:
+            findings.append(
+                Finding(
+                    "quantity_exceeds",
+                    f"{n} x {name} seen, {declared_qty[name]} declared",
+                    name,
+                    score=score,
+                    group=group,
+                )
+            )
+        elif n < declared_qty[name]:
+            findings.append(
+                Finding(
+                    "quantity_short",
+                    f"{n} x {name} seen, {declared_qty[name]} declared",
+                    name,
+                    score=score,
+                    group=group,
+                )
+            )
+
+    if material is not None:
+        findings += _material_findings(material, declaration, lines, counts, taxonomy, settings)
+    return Comparison(
+        tuple(lines), tuple(detections), tuple(findings), material, taxonomy.version, dict(counts)
+    )
+
+
+def _material_findings(
+    material: MaterialProfile,
+    declaration: Declaration,
+    lines: Sequence[LineMatch],
+    counts: Counter[str],
+    taxonomy: Taxonomy,
+    settings: CompareSettings,
+) -> list[Finding]:
+    out = []
+    named = {x.classification.category for x in lines} | set(counts)
+    metallic = {
+        n
+        for n in named
+        if n in taxonomy.categories and taxonomy.categories[n].material in (Material.METAL, Material.MIXED)
+    }
+    if material.metal >= settings.metal_unexplained_min and not metallic:
+        out.append(
+            Finding(
+                "metal_unexplained",
+                f"{material.metal:.0%} of the material is metal but no declared or seen goods are metallic",
+                None,
+            )
+        )
+    declared = declaration.total_net_weight_kg
+    if material.estimated_mass_kg is not None and declared > 0:
+        ratio = material.estimated_mass_kg / declared
+        if ratio > settings.mass_ratio_max:
+            out.append(
+                Finding(
+                    "mass_exceeds_declared",
+                    f"estimated {material.estimated_mass_kg:.2f} kg, "
+                    f"declared {declared:.2f} kg ({ratio:.1f}x)",
+                    None,
+                    score=ratio,
+                )
+            )
+    return out

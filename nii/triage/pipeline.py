@@ -1,0 +1,187 @@
+"""Scan + declaration + detector -> `Decision` (release / refer / hold) with ordered reasons.
+
+The detector is injected: anything with `detect(rgb) -> Detections` and a `sha256` attribute (the
+ONNX Runtime `nii.runtime.Detector` in service, a fake in tests). A decision carries the scan sha256,
+declaration sha256, model sha256, taxonomy and policy versions: given those, it is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from nii.errors import ScanFormatError
+from nii.matching.compare import (
+    Comparison,
+    MaterialProfile,
+    Seen,
+    compare,
+    material_from_false_colour,
+    material_from_raw,
+)
+from nii.matching.declaration import Declaration
+from nii.matching.taxonomy import Taxonomy, load_taxonomy
+from nii.runtime.detector import Detections
+from nii.runtime.preprocess import decode_image
+from nii.triage.policy import Outcome, Policy, Reason, load_policy
+
+log = logging.getLogger(__name__)
+
+
+class DetectorLike(Protocol):
+    sha256: str
+
+    def detect(self, image: np.ndarray) -> Detections: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A decoded scan: RGB uint8 [H, W, 3], and 16-bit dual-energy readings [H, W] when available."""
+
+    scan_id: str
+    sha256: str  # of the image file bytes as received
+    rgb: np.ndarray
+    raw_low: np.ndarray | None = None
+    raw_high: np.ndarray | None = None
+
+
+def _read_raw(path: Path) -> np.ndarray | None:
+    """A 16-bit single-channel PNG [H, W] uint16 (a raw dual-energy channel), or None if absent."""
+    if not path.is_file():
+        return None
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.dtype != np.uint16 or image.ndim != 2:
+        got = "unreadable" if image is None else f"{image.dtype} {image.shape}"
+        raise ScanFormatError(f"{path}: expected a 16-bit single-channel PNG (raw channel), got {got}")
+    return image
+
+
+def load_scan(path: Path, *, raw: bool = True, scan_id: str | None = None) -> Scan:
+    """Read a scan file; with `raw`, also STEM_low.png / STEM_high.png beside it or in ../raw/."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScanFormatError(f"cannot read scan {path}: {exc.strerror or exc}") from exc
+    rgb = decode_image(data)
+    low = high = None
+    if raw:
+        for folder in (path.parent, path.parent.parent / "raw"):
+            low = _read_raw(folder / f"{path.stem}_low.png")
+            high = _read_raw(folder / f"{path.stem}_high.png")
+            if low is not None and high is not None:
+                break
+        if low is None or high is None or low.shape != rgb.shape[:2] or high.shape != rgb.shape[:2]:
+            low = high = None
+    return Scan(scan_id or path.stem, hashlib.sha256(data).hexdigest(), rgb, low, high)
+
+
+def declaration_sha256(declaration: Declaration) -> str:
+    """Hash of the canonical JSON of a validated declaration."""
+    text = json.dumps(declaration.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    scan_id: str
+    outcome: Outcome
+    risk_score: float
+    reasons: tuple[Reason, ...]  # most severe first
+    random_control: bool
+    comparison: Comparison
+    scan_sha256: str
+    declaration_sha256: str
+    model_sha256: str
+    policy_version: str
+    taxonomy_version: str
+    elapsed_ms: float
+
+    def to_json(self) -> dict:
+        return {
+            "scan_id": self.scan_id,
+            "decision": str(self.outcome),
+            "risk_score": self.risk_score,
+            "reasons": [r.to_json() for r in self.reasons],
+            "random_control": self.random_control,
+            "scan_sha256": self.scan_sha256,
+            "declaration_sha256": self.declaration_sha256,
+            "model_sha256": self.model_sha256,
+            "policy_version": self.policy_version,
+            "taxonomy_version": self.taxonomy_version,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+            **self.comparison.to_json(),
+        }
+
+
+def detections_to_seen(detections: Detections, policy: Policy) -> tuple[Seen, ...]:
+    """Detections kept by the policy's score thresholds, as plain records."""
+    out = []
+    for box, score, name in zip(
+        detections.xyxy.tolist(), detections.scores.tolist(), detections.class_names, strict=True
+    ):
+        if score >= policy.detection_threshold(name):
+            out.append(Seen(name, float(score), tuple(float(v) for v in box)))
+    return tuple(out)
+
+
+def material_profile(scan: Scan, policy: Policy) -> MaterialProfile:
+    """From the raw dual-energy channels when the scan has them, else from the false-colour image."""
+    if scan.raw_low is not None and scan.raw_high is not None:
+        return material_from_raw(scan.raw_low, scan.raw_high, policy.comparison)
+    return material_from_false_colour(scan.rgb, policy.comparison)
+
+
+def triage(
+    scan: Scan,
+    declaration: Declaration,
+    detector: DetectorLike,
+    *,
+    policy: Policy | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> Decision:
+    """Detect, compare with the declaration, and decide."""
+    start = time.perf_counter()
+    policy = policy or load_policy()
+    taxonomy = taxonomy or load_taxonomy()
+    seen = detections_to_seen(detector.detect(scan.rgb), policy)
+    comparison = compare(
+        declaration,
+        seen,
+        taxonomy=taxonomy,
+        material=material_profile(scan, policy),
+        settings=policy.comparison,
+    )
+    verdict = policy.decide(comparison.findings, scan.sha256)
+    decision = Decision(
+        scan_id=scan.scan_id,
+        outcome=verdict.outcome,
+        risk_score=verdict.risk_score,
+        reasons=verdict.reasons,
+        random_control=verdict.random_control,
+        comparison=comparison,
+        scan_sha256=scan.sha256,
+        declaration_sha256=declaration_sha256(declaration),
+        model_sha256=detector.sha256,
+        policy_version=policy.version,
+        taxonomy_version=taxonomy.version,
+        elapsed_ms=(time.perf_counter() - start) * 1000,
+    )
+    log.info(
+        "scan %s (sha256 %.12s): %s, risk %.2f, %d reasons; model %.12s, policy %s",
+        scan.scan_id,
+        scan.sha256,
+        decision.outcome,
+        decision.risk_score,
+        len(decision.reasons),
+        detector.sha256,
+        policy.version,
+    )
+    return decision

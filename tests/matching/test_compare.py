@@ -1,0 +1,129 @@
+"""Declared vs detected: findings from hand-made detections and synthetic material images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nii.matching.compare import (
+    CompareSettings,
+    Seen,
+    compare,
+    material_from_false_colour,
+    material_from_raw,
+)
+from nii.matching.declaration import parse_declaration
+
+
+def _declaration(*items: tuple[str, int, float, float], currency: str = "USD"):
+    return parse_declaration(
+        {
+            "sender_country": "CN",
+            "recipient_country": "DE",
+            "currency": currency,
+            "items": [
+                {"description": d, "quantity": q, "net_weight_kg": w, "value": v} for d, q, w, v in items
+            ],
+        }
+    )
+
+
+def _seen(*names: str, score: float = 0.9) -> tuple[Seen, ...]:
+    return tuple(Seen(n, score, (10.0 * i, 10.0, 10.0 * i + 40, 60.0)) for i, n in enumerate(names))
+
+
+def _codes(comparison) -> list[tuple[str, str | None]]:
+    return [(f.code, f.subject) for f in comparison.findings]
+
+
+def test_matching_declaration_has_no_findings() -> None:
+    c = compare(_declaration(("smartphone", 1, 0.2, 300), ("t-shirt", 2, 0.4, 20)), _seen("phone"))
+    assert c.findings == ()
+    assert [line.status for line in c.lines] == ["seen", "not_visible"]
+    assert c.lines[0].explains == ("phone",) and c.lines[0].seen == 1
+
+
+def test_undeclared_and_misdescribed_detections() -> None:
+    # A phone declared as 'phone case' is an undeclared phone.
+    c = compare(_declaration(("phone case", 1, 0.2, 300)), _seen("phone", "knife"))
+    codes = _codes(c)
+    assert ("undeclared_item", "phone") in codes
+    assert ("prohibited_detected", "knife") in codes and ("undeclared_item", "knife") in codes
+
+
+def test_quantities_and_not_seen() -> None:
+    c = compare(_declaration(("hammer", 1, 0.6, 20), ("laptop", 1, 1.8, 700)), _seen("hammer", "hammer"))
+    codes = _codes(c)
+    assert ("quantity_exceeds", "hammer") in codes
+    assert ("declared_not_seen", "laptop") in codes
+    short = compare(_declaration(("AA batteries", 8, 0.2, 6)), _seen("battery"))
+    assert ("quantity_short", "battery") in _codes(short)
+    assert ("dangerous_goods_declared", "battery") in _codes(short)
+
+
+@pytest.mark.parametrize(
+    ("items", "currency", "undervalued"),
+    [
+        ((("laptop", 1, 1.8, 20.0),), "USD", True),
+        ((("laptop", 1, 1.8, 650.0),), "USD", False),
+        ((("laptop", 1, 1.8, 4000.0),), "CNY", False),  # 4000 CNY ~ 560 USD
+        ((("laptop", 1, 1.8, 300.0),), "JPY", True),  # 300 JPY ~ 2 USD
+        ((("documents", 1, 0.1, 0.0),), "USD", False),  # documents carry no value
+    ],
+)
+def test_undervaluation_uses_reference_values(items, currency: str, undervalued: bool) -> None:
+    c = compare(_declaration(*items, currency=currency), ())
+    assert (("undervalued", items[0][0]) in _codes(c)) is undervalued
+
+
+def test_vague_and_implausible_lines_are_findings() -> None:
+    c = compare(_declaration(("gift", 1, 0.5, 1.0)), ())
+    assert {"vague_description", "implausible_value"} <= {f.code for f in c.findings}
+
+
+def test_unit_weight_out_of_range() -> None:
+    c = compare(_declaration(("smartphone", 1, 3.5, 300)), _seen("phone"))
+    assert ("unit_weight_implausible", "phone") in _codes(c)
+
+
+def _raw_pair(ratio: float, lh: float = 1.0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    high = np.full((size, size), 65535, np.uint16)
+    low = high.copy()
+    high[16:48, 16:48] = round(65535 * np.exp(-lh))
+    low[16:48, 16:48] = round(65535 * np.exp(-lh * ratio))
+    return low, high
+
+
+@pytest.mark.parametrize(("ratio", "dominant"), [(1.2, "organic"), (1.6, "inorganic"), (2.6, "metal")])
+def test_material_from_raw(ratio: float, dominant: str) -> None:
+    profile = material_from_raw(*_raw_pair(ratio), CompareSettings(kg_per_raw_attenuation=1e-3))
+    shares = {"organic": profile.organic, "inorganic": profile.inorganic, "metal": profile.metal}
+    assert max(shares, key=shares.get) == dominant and shares[dominant] > 0.99
+    assert profile.foreground == pytest.approx(0.25)
+    assert profile.estimated_mass_kg == pytest.approx(32 * 32 * 1.0 * 1e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize(("hue", "dominant"), [(30, "organic"), (110, "inorganic"), (220, "metal")])
+def test_material_from_false_colour(hue: int, dominant: str) -> None:
+    import cv2
+
+    hsv = np.zeros((64, 64, 3), np.uint8)
+    hsv[..., 2] = 255  # white background
+    hsv[16:48, 16:48] = (hue // 2, 200, 150)
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    profile = material_from_false_colour(rgb, CompareSettings())
+    shares = {"organic": profile.organic, "inorganic": profile.inorganic, "metal": profile.metal}
+    assert max(shares, key=shares.get) == dominant
+    assert profile.source == "false_colour" and profile.estimated_mass_kg is None
+
+
+def test_metal_unexplained_and_heavy_parcel() -> None:
+    low, high = _raw_pair(2.6, lh=2.0)
+    settings = CompareSettings(kg_per_raw_attenuation=1e-3)
+    material = material_from_raw(low, high, settings)
+    c = compare(_declaration(("t-shirt", 1, 0.2, 10)), (), material=material, settings=settings)
+    assert {"metal_unexplained", "mass_exceeds_declared"} <= {f.code for f in c.findings}
+    fine = compare(
+        _declaration(("claw hammer", 1, 2.0, 10)), _seen("hammer"), material=material, settings=settings
+    )
+    assert not {"metal_unexplained", "mass_exceeds_declared"} & {f.code for f in fine.findings}

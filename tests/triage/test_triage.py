@@ -1,0 +1,226 @@
+"""Policy, pipeline, eval-triage and the CLI, with a fake detector (no model needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from nii.cli import main
+from nii.errors import ConfigError
+from nii.matching.compare import Finding
+from nii.matching.declaration import parse_declaration, read_declaration
+from nii.runtime.detector import Detections
+from nii.triage.evaluate import evaluate_triage
+from nii.triage.pipeline import Scan, load_scan, triage
+from nii.triage.policy import Outcome, load_policy
+from nii.types import CLASS_NAMES
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
+
+
+class FakeDetector:
+    """Returns fixed detections for any image."""
+
+    sha256 = "f" * 64
+
+    def __init__(self, *found: tuple[str, float]) -> None:
+        self.found = found
+
+    def detect(self, image: np.ndarray) -> Detections:
+        n = len(self.found)
+        return Detections(
+            np.tile(np.array([[10, 10, 50, 50]], np.float32), (n, 1)),
+            np.array([s for _, s in self.found], np.float32),
+            np.array([CLASS_NAMES.index(c) for c, _ in self.found], np.int64),
+            CLASS_NAMES,
+        )
+
+
+def _scan(sha: str = "a" * 64) -> Scan:
+    return Scan("s1", sha, np.full((64, 64, 3), 255, np.uint8))
+
+
+def _declaration(*lines: tuple[str, int, float, float]):
+    return parse_declaration(
+        {
+            "sender_country": "CN",
+            "recipient_country": "FR",
+            "currency": "USD",
+            "items": [
+                {"description": d, "quantity": q, "net_weight_kg": w, "value": v} for d, q, w, v in lines
+            ],
+        }
+    )
+
+
+NO_RANDOM = dataclasses.replace(load_policy(), random_control_rate=0.0)
+
+
+@pytest.mark.parametrize(
+    ("lines", "found", "outcome", "first_code"),
+    [
+        ((("smartphone", 1, 0.2, 300.0),), (("phone", 0.9),), Outcome.RELEASE, None),
+        (
+            (("smartphone", 1, 0.2, 300.0),),
+            (("phone", 0.9), ("gun", 0.8)),
+            Outcome.HOLD,
+            "prohibited_detected",
+        ),
+        ((("phone case", 1, 0.2, 300.0),), (("phone", 0.9),), Outcome.REFER, "undeclared_item"),
+        ((("gift", 1, 0.5, 20.0),), (), Outcome.REFER, "vague_description"),
+        ((("laptop", 1, 1.8, 15.0),), (("laptop", 0.9),), Outcome.REFER, "undervalued"),
+        ((("t-shirt", 2, 0.4, 20.0),), (("lighter", 0.7),), Outcome.REFER, "dangerous_goods_not_declared"),
+        ((("hammer", 1, 0.7, 20.0),), (("hammer", 0.9), ("hammer", 0.8)), Outcome.REFER, "quantity_exceeds"),
+    ],
+    ids=["compliant", "gun", "misdescribed", "vague", "undervalued", "dangerous", "quantity"],
+)
+def test_decisions(lines, found, outcome: Outcome, first_code: str | None) -> None:
+    decision = triage(_scan(), _declaration(*lines), FakeDetector(*found), policy=NO_RANDOM)
+    assert decision.outcome is outcome
+    if first_code is not None:
+        assert decision.reasons[0].code == first_code
+    severities = [r.severity for r in decision.reasons]
+    order = ["critical", "high", "medium", "low", "info"]
+    assert severities == sorted(severities, key=order.index)
+    assert decision.model_sha256 == FakeDetector.sha256 and decision.scan_sha256 == "a" * 64
+    assert decision.policy_version == NO_RANDOM.version
+
+
+def test_decision_is_reproducible_and_json() -> None:
+    declaration = _declaration(("phone case", 1, 0.2, 300.0))
+    a = triage(_scan(), declaration, FakeDetector(("phone", 0.9)))
+    b = triage(_scan(), declaration, FakeDetector(("phone", 0.9)))
+    ja, jb = a.to_json(), b.to_json()
+    ja.pop("elapsed_ms"), jb.pop("elapsed_ms")
+    assert ja == jb
+    assert ja["reasons"][0] == {
+        "code": "undeclared_item",
+        "text": "1 x phone seen (best score 0.90) but not declared",
+        "severity": "high",
+        "weight": 1.5,
+        "subject": "phone",
+    }
+    json.dumps(ja)
+
+
+def test_random_control_is_deterministic_at_the_policy_rate() -> None:
+    policy = dataclasses.replace(load_policy(), random_control_rate=0.1)
+    draws = [policy.random_draw(f"{i:064x}") for i in range(4000)]
+    assert draws == [policy.random_draw(f"{i:064x}") for i in range(4000)]
+    assert 0.08 < float(np.mean(np.array(draws) < 0.1)) < 0.12
+    selected = next(f"{i:064x}" for i, d in enumerate(draws) if d < 0.1)
+    verdict = policy.decide([], selected)
+    assert verdict.outcome is Outcome.REFER and verdict.random_control
+    assert verdict.reasons[0].code == "random_control"
+
+
+def test_policy_rule_overrides() -> None:
+    policy = load_policy()
+    finding = Finding("dangerous_goods_declared", "lighter seen, declared", "lighter", score=0.8)
+    assert policy.decide([finding], "0" * 64).risk_score == 0.0
+    strict = dataclasses.replace(
+        policy,
+        random_control_rate=0.0,
+        rules={
+            **policy.rules,
+            "dangerous_goods_declared": dataclasses.replace(
+                policy.rules["dangerous_goods_declared"], by_subject={"lighter": (0.0, Outcome.HOLD)}
+            ),
+        },
+    )
+    assert strict.decide([finding], "0" * 64).outcome is Outcome.HOLD
+
+
+def test_bad_policy_file(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    text = (Path(load_policy().source)).read_text(encoding="utf-8")
+    path.write_text(text.replace("refer_at: 1.0", "refer_at: -1"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"decision\.refer_at"):
+        load_policy(path)
+    path.write_text(text.replace("random_control_rate:", "random_rate:"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="random"):
+        load_policy(path)
+
+
+def test_sample_scan_with_raw_channels() -> None:
+    scan = load_scan(SAMPLES / "scan_00.png")
+    assert scan.raw_low is not None and scan.raw_low.shape == scan.rgb.shape[:2]
+    declaration = read_declaration(SAMPLES / "scan_00.json")
+    decision = triage(scan, declaration, FakeDetector(("hammer", 0.9), ("hammer", 0.85)), policy=NO_RANDOM)
+    assert decision.comparison.material is not None and decision.comparison.material.source == "dual_energy"
+    assert decision.comparison.lines[3].explains == ("hammer",) and decision.comparison.lines[3].seen == 2
+    assert "undervalued" in {r.code for r in decision.reasons}  # nail polish at 0.25 USD for 2
+    assert decision.outcome is Outcome.REFER
+
+
+def _mini_synth(folder: Path) -> None:
+    (folder / "images").mkdir(parents=True)
+    rows = [
+        ("p0.png", [("smartphone", 1, 0.2, 300.0)], [("phone", [10, 10, 40, 60])], ["compliant"]),
+        (
+            "p1.png",
+            [("t-shirt", 1, 0.2, 15.0)],
+            [("knife", [5, 5, 30, 12])],
+            ["prohibited_item", "undeclared_item"],
+        ),
+        ("p2.png", [("phone case", 1, 0.2, 300.0)], [("phone", [10, 10, 40, 60])], ["misdescribed"]),
+    ]
+    images, annotations = [], []
+    with (folder / "declarations.jsonl").open("w", encoding="utf-8") as fh:
+        for i, (name, lines, boxes, labels) in enumerate(rows):
+            cv2.imwrite(str(folder / "images" / name), np.full((64, 64, 3), 255, np.uint8))
+            images.append({"id": i, "file_name": name, "width": 64, "height": 64})
+            for c, (x1, y1, x2, y2) in boxes:
+                annotations.append(
+                    {
+                        "id": len(annotations),
+                        "image_id": i,
+                        "bbox": [x1, y1, x2 - x1, y2 - y1],
+                        "category_id": CLASS_NAMES.index(c) + 1,
+                    }
+                )
+            declaration = _declaration(*lines).to_json()
+            fh.write(
+                json.dumps(
+                    {
+                        "file_name": name,
+                        "declaration": declaration,
+                        "ground_truth": {"labels": labels, "contents": []},
+                    }
+                )
+                + "\n"
+            )
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(CLASS_NAMES)]
+    (folder / "annotations.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories}), encoding="utf-8"
+    )
+
+
+def test_eval_triage_oracle_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _mini_synth(tmp_path / "synth")
+    report = evaluate_triage(tmp_path / "synth", None, oracle=True, policy=NO_RANDOM)
+    assert report.parcels == 3 and report.errors == 0
+    assert report.prohibited_stopped == 1.0 and report.misdeclared_flagged == 1.0
+    assert report.compliant_released == 1.0
+    assert report.per_label["prohibited_item"] == {"release": 0, "refer": 0, "hold": 1}
+    out = tmp_path / "report.json"
+    assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--oracle", "--json", str(out)]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert {"prohibited_stopped", "misdeclared_flagged", "compliant_released", "per_label"} <= set(data)
+    # The detector path reports a missing model as a one-line error.
+    assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--model", str(tmp_path / "no.onnx")]) == 2
+    capsys.readouterr()
+
+
+def test_classify_description_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classify-description", "Handyhülle Leder", "--hs", "4202.32", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["categories"][0] == "accessories" and data["hs_code"] == "420232"
+    assert main(["classify-description", "cadeau"]) == 0
+    assert "vague_description" in capsys.readouterr().out
+    assert main(["classify-description", "toy", "--hs", "12AB"]) == 2
