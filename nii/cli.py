@@ -7,10 +7,12 @@ Each subcommand is an `_add_<name>` function that declares its options and sets 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from nii import __version__
 from nii.errors import NiiError, UsageError
@@ -571,6 +573,170 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
         )
 
 
+# --- nii serve / users / keys / audit --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _service_db(args: argparse.Namespace) -> Iterator[Any]:
+    """The service's store (migrated), closed on exit."""
+    from nii.api.settings import load_settings
+    from nii.store import Database
+
+    overrides = {"database_url": args.database_url} if getattr(args, "database_url", None) else {}
+    db = Database(load_settings(**overrides).resolved_database_url)
+    try:
+        db.migrate()
+        yield db
+    finally:
+        db.dispose()
+
+
+def _add_db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", default=None, help="default: NII_DATABASE_URL, else sqlite:///data/nii.db")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the triage HTTP service (API under /v1, docs at /docs)",
+        description="Start the FastAPI service with uvicorn. Settings come from NII_* variables (see "
+        "nii/api/settings.py); the store is SQLite under data/ unless NII_DATABASE_URL is set.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    p.add_argument("--model", type=Path, default=None, help="model.onnx (default NII_MODEL_PATH)")
+    _add_db_option(p)
+    p.add_argument(
+        "--load-samples",
+        nargs="?",
+        const=Path("sample_scans"),
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="once ready, upload DIR (default sample_scans/) through the API as station 'sample-station'",
+    )
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> None:
+    import threading
+
+    import uvicorn
+
+    from nii.api.main import create_app
+    from nii.api.samples import post_samples, sample_station_key, wait_ready
+    from nii.api.settings import load_settings
+    from nii.store import Database
+
+    overrides: dict[str, object] = {}
+    if args.model is not None:
+        overrides["model_path"] = args.model
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    settings = load_settings(**overrides)
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    if args.load_samples is not None:
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        key = sample_station_key(db)
+        db.dispose()
+
+        def load() -> None:
+            try:
+                wait_ready(base)
+                for case in post_samples(base, key, args.load_samples):
+                    state = case.get("state", case.get("error"))
+                    print(
+                        f"  {case.get('station_scan_id', '?'):<10} {state!s:<10} "
+                        f"{case.get('decision') or '':<8} {case.get('id', case.get('detail', ''))}"
+                    )
+                print(f"samples loaded; officer worklist: GET {base}/v1/queue (keys: `nii keys create`)")
+            except NiiError as exc:
+                print(f"nii serve: --load-samples: {exc}", file=sys.stderr)
+
+        threading.Thread(target=load, name="nii-load-samples", daemon=True).start()
+    print(f"nii serve: {base}  (API docs {base}/docs; store {settings.resolved_database_url})")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+
+
+def _add_users(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("users", help="add, list, disable and enable stations, officers, supervisors, admins")
+    _add_db_option(p)
+    action = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = action.add_parser("add", help="add an account (then `nii keys create NAME`)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["station", "officer", "supervisor", "admin"])
+    action.add_parser("list", help="list accounts")
+    for name in ("disable", "enable"):
+        action.add_parser(name, help=f"{name} an account (its keys stop/start working)").add_argument("name")
+    p.set_defaults(func=_run_users)
+
+
+def _run_users(args: argparse.Namespace) -> None:
+    from nii.store import accounts
+    from nii.store.accounts import Role
+
+    with _service_db(args) as db, db.session() as s:
+        if args.action == "add":
+            p = accounts.add_principal(s, name=args.name, role=Role(args.role))
+            print(f"added {p.role} {p.name}; give it a key with: nii keys create {p.name}")
+        elif args.action == "list":
+            for p in accounts.list_principals(s):
+                print(f"{p.name:<24} {p.role:<11} {'active' if p.active else 'disabled'}")
+        else:
+            p = accounts.set_active(s, args.name, args.action == "enable")
+            print(f"{p.name} is now {'active' if p.active else 'disabled'}")
+
+
+def _add_keys(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="create, list and revoke API keys (only a hash is stored)")
+    _add_db_option(p)
+    action = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    action.add_parser("create", help="a new key for an account (printed once)").add_argument("name")
+    action.add_parser("list", help="list keys (ids only)")
+    action.add_parser("revoke", help="revoke a key by its id").add_argument("key_id")
+    p.set_defaults(func=_run_keys)
+
+
+def _run_keys(args: argparse.Namespace) -> None:
+    from nii.store import accounts
+
+    with _service_db(args) as db, db.session() as s:
+        if args.action == "create":
+            record, token = accounts.issue_key(s, args.name)
+            print(token)
+            print(f"key {record.id} for {record.principal}: shown once, store it now", file=sys.stderr)
+        elif args.action == "list":
+            for k in accounts.list_keys(s):
+                state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+                print(f"{k.id}  {k.principal:<24} created {k.created_at:%Y-%m-%d %H:%M}  {state}")
+        else:
+            k = accounts.revoke_key(s, args.key_id)
+            print(f"key {k.id} of {k.principal} revoked")
+
+
+def _add_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="check the audit chain")
+    _add_db_option(p)
+    action = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    action.add_parser("verify", help="recompute every hash; exit 2 if a record was edited or deleted")
+    p.set_defaults(func=_run_audit)
+
+
+def _run_audit(args: argparse.Namespace) -> None:
+    from nii.errors import AuditChainError
+    from nii.store import audit
+
+    with _service_db(args) as db, db.session() as s:
+        report = audit.verify(s)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        n = len(report.problems)
+        raise AuditChainError(f"audit chain broken: {n} problems in {report.records} records")
+    print(f"audit chain ok: {report.records} records, head {report.head_seq} {report.head_hash}")
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_train,
@@ -580,6 +746,10 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_triage,
     _add_classify_description,
     _add_eval_triage,
+    _add_serve,
+    _add_users,
+    _add_keys,
+    _add_audit,
 ]
 
 
@@ -599,6 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose + 1, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # migration chatter
     try:
         args.func(args)
     except NiiError as exc:  # UsageError included: one line, exit status 2

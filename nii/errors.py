@@ -8,7 +8,13 @@
     ├── ModelError          a missing, corrupt or inconsistent model or model card
     ├── ConfigError         a training config, policy or taxonomy file that does not validate
     ├── NotFound            an identifier that does not exist
-    └── IllegalTransition   a case state change that the workflow does not allow
+    ├── IllegalTransition   a case state change that the workflow does not allow
+    ├── Conflict            a request that contradicts stored state (e.g. a reused idempotency key)
+    ├── StoreError          the database or scan store cannot be reached or refused a write
+    ├── AuditChainError     the audit chain does not verify (a record was edited or deleted)
+    ├── AuthError           missing, malformed, unknown or revoked credentials
+    ├── PermissionDenied    valid credentials whose role may not do this
+    └── Overloaded          the service cannot take more work now (`retry_after_s` says when to retry)
 
 Third-party errors are translated where they enter (``raise X(msg) from exc``); every message
 says what was wrong and, where it can, what to do.
@@ -49,3 +55,31 @@ class NotFound(NiiError):
 
 class IllegalTransition(NiiError):
     """A case state change that the workflow does not allow."""
+
+
+class Conflict(NiiError):
+    """A request that contradicts stored state, such as an idempotency key reused with other content."""
+
+
+class StoreError(NiiError):
+    """The database or the scan file store cannot be reached or refused a write."""
+
+
+class AuditChainError(NiiError):
+    """The audit chain does not verify: a record was edited, inserted or deleted."""
+
+
+class AuthError(NiiError):
+    """Missing, malformed, unknown or revoked credentials."""
+
+
+class PermissionDenied(NiiError):
+    """Valid credentials whose role may not perform the action."""
+
+
+class Overloaded(NiiError):
+    """The service cannot take more work now; retry after `retry_after_s` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
