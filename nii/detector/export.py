@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import logging
 import subprocess
 import warnings
@@ -57,6 +58,21 @@ def git_commit() -> str | None:
     return commit or None
 
 
+def _with_generator_info(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data spec, plus the `nii synth` parameters (seed, count, version) of synthetic folders."""
+    spec = dict(data)
+    for key in ("train", "val"):
+        folder = spec.get(key)
+        try:
+            info = json.loads((Path(folder) / "annotations.json").read_text(encoding="utf-8")).get("info", {})
+        except (TypeError, OSError, ValueError):
+            continue
+        if "seed" in info and "count" in info:  # written by `nii synth`
+            spec[f"{key}_synth"] = {k: info[k] for k in ("seed", "count", "size", "threat_share", "version")
+                                    if k in info}
+    return spec
+
+
 def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | None = None,
            input_size: int | None = None, name: str | None = None, nms_iou: float = 0.6,
            max_detections: int = 100, metrics: Mapping[str, Any] | None = None,
@@ -95,7 +111,7 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
         max_detections=max_detections,
         training={
             "config": config,
-            "data": state.get("data", {}),
+            "data": _with_generator_info(state.get("data", {})),
             "seed": state.get("seed", config.get("train", {}).get("seed")),
             "epochs": state["epoch"],
             "images_seen": state.get("images_seen"),
