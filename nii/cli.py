@@ -737,10 +737,111 @@ def _run_audit(args: argparse.Namespace) -> None:
     print(f"audit chain ok: {report.records} records, head {report.head_seq} {report.head_hash}")
 
 
+def _add_export_annotations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-annotations",
+        help="write officers' decided cases and box corrections as a COCO dataset for retraining",
+        description="Every case an officer closed becomes an image with the boxes as the officer left "
+        "them (deleted dropped, relabelled renamed, drawn added): DIR/annotations.json + DIR/images/.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--since", default=None, help="only cases decided since this ISO time (UTC if no zone)")
+    p.add_argument("--corrected-only", action="store_true", help="only cases whose boxes an officer changed")
+    _add_db_option(p)
+    p.set_defaults(func=_run_export_annotations)
+
+
+def _run_export_annotations(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from nii.api.settings import load_settings
+    from nii.store import BlobStore
+    from nii.store.annotations_export import export_annotations
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError as exc:
+            raise UsageError(f"--since {args.since!r} is not an ISO time, e.g. 2026-01-31T00:00:00Z") from exc
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    blobs = BlobStore(load_settings(**overrides).resolved_scan_root)
+    with _service_db(args) as db, db.session() as s:
+        report = export_annotations(s, blobs, args.out, since=since, corrected_only=args.corrected_only)
+    for why in report.skipped:
+        print(f"  skipped {why}", file=sys.stderr)
+    print(
+        f"{report.images} images ({report.corrected_images} corrected by officers), {report.boxes} boxes "
+        f"-> {args.out / 'annotations.json'}"
+    )
+
+
+# --- nii quantize, nii adopt-yolo (nii.runtime) --------------------------------------------------
+
+
+def _add_quantize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quantize",
+        help="static int8 (QDQ) copy of an exported model, calibrated on scans, with its own card",
+        description="Calibrate on scans letterboxed as serving does (MinMax, per-channel weights); the "
+        "box-decoding tail stays float. Measure it afterwards with `nii eval --model OUT --record int8`.",
+    )
+    p.add_argument("--model", type=Path, required=True, help="exported float model .onnx (card beside it)")
+    p.add_argument("--calibration", type=Path, required=True,
+                   help="folder of scans (PNG/JPEG, searched recursively), e.g. `nii synth --out` output")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx path; the card goes beside it")
+    p.add_argument("--format", choices=["u8s8", "s8s8"], default="u8s8",
+                   help="u8s8: uint8 activations (fast on x86); s8s8: int8 activations (default u8s8)")
+    p.add_argument("--samples", type=_positive_int, default=64, help="calibration scans used (default 64)")
+    p.add_argument("--reduce-range", action="store_true",
+                   help="7-bit weights (avoids u8s8 saturation on x86 CPUs without VNNI)")
+    p.set_defaults(func=_run_quantize)
+
+
+def _run_quantize(args: argparse.Namespace) -> None:
+    from nii.runtime.quantize import quantize_model
+
+    card = quantize_model(args.model, args.calibration, args.out, fmt=args.format, samples=args.samples,
+                          reduce_range=args.reduce_range)
+    q = card.quantization or {}
+    print(f"wrote {args.out} and its card ({q.get('format')}, {q.get('calibration', {}).get('images')} "
+          f"calibration scans, sha256 {card.onnx_sha256[:12]}); measure it with "
+          f"`nii eval --model {args.out} --data DIR --record int8`")
+
+
+def _add_adopt_yolo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "adopt-yolo",
+        help="write the card that lets nii serve an Ultralytics YOLO ONNX export (bring your own model)",
+        description="Reads the class names Ultralytics stores in the ONNX metadata and maps them onto the "
+        "taxonomy with --class-map (YAML/JSON: source name or index -> class, null drops it).",
+    )
+    p.add_argument("--model", type=Path, required=True, help="Ultralytics ONNX export ([B, 4+nc, N] output)")
+    p.add_argument("--class-map", type=Path, required=True, help="YAML/JSON class map onto the taxonomy")
+    p.add_argument("--threshold", type=float, default=0.25,
+                   help="score threshold of every class (default 0.25)")
+    p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
+    p.set_defaults(func=_run_adopt_yolo)
+
+
+def _run_adopt_yolo(args: argparse.Namespace) -> None:
+    from nii.runtime.yolo import write_yolo_card
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UsageError(f"--threshold must lie in [0, 1], got {args.threshold}")
+    card = write_yolo_card(args.model, class_map=args.class_map, threshold=args.threshold, name=args.name)
+    mapped = ", ".join(f"{card.source_names[i]}->{c}" for i, c in sorted(card.class_map.items()))
+    print(f"wrote the card of {args.model} (input {card.input.size}, serves {', '.join(card.classes)}; "
+          f"{mapped})")
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_train,
     _add_export,
+    _add_quantize,
+    _add_adopt_yolo,
     _add_eval,
     _add_demo,
     _add_triage,
@@ -750,6 +851,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_users,
     _add_keys,
     _add_audit,
+    _add_export_annotations,
 ]
 
 

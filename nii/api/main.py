@@ -22,13 +22,14 @@ from nii.api.auth import RateLimiter
 from nii.api.deps import Services
 from nii.api.errors import error_response, install_error_handlers
 from nii.api.metrics import Metrics
-from nii.api.routes import audit, health, queue, scans, webhooks
+from nii.api.routes import audit, health, queue, review, scans, webhooks
 from nii.api.settings import Settings, load_settings
 from nii.api.worker import WorkerPool
 from nii.errors import ModelError
 from nii.matching import load_taxonomy
 from nii.store import BlobStore, Database
 from nii.triage import DetectorLike, load_policy
+from nii.web import mount_web
 from nii.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (scans.router, queue.router, audit.router, webhooks.router, health.router):
+    for router in (scans.router, review.router, queue.router, audit.router, webhooks.router, health.router):
         app.include_router(router)
+    mount_web(app)  # the officer review page at /
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

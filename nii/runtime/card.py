@@ -78,6 +78,7 @@ class ModelCard(BaseModel):
     max_detections: int = Field(default=100, gt=0)  # per image, after NMS
     training: dict = Field(default_factory=dict)  # free form: config, data, seed, epochs, minutes, device
     metrics: dict = Field(default_factory=dict)  # free form: map50, map50_95, per_class ...
+    quantization: dict | None = None  # int8 models (`nii quantize`): format, calibration, source; else None
     git_commit: str | None = None
     onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created: str  # ISO 8601 time of export

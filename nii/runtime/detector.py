@@ -1,7 +1,11 @@
 """`Detector`: an exported nii model (ONNX + card) on ONNX Runtime, from RGB image to detections.
 
 Contract of the ONNX graph: see `nii.runtime.card`. Safe to share between threads: the session is
-thread-safe and `detect` keeps no state on the object.
+thread-safe and `detect` keeps no state on the object. Providers, fp16 and IOBinding: see
+`nii.runtime.session`; tiling of long scans: see `nii.runtime.tiling`.
+
+Subclasses serving other graph layouts (`nii.runtime.yolo`) override `_read_card`, `_check_graph`,
+`_prepare` and `_run`; batching, thresholds, NMS, tiling and the `Detections` API are shared.
 """
 
 from __future__ import annotations
@@ -10,20 +14,23 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
-import onnxruntime as ort
 
 from nii.errors import ModelError
 from nii.runtime.card import ModelCard, load_card, sha256_file
 from nii.runtime.postprocess import postprocess
 from nii.runtime.preprocess import letterbox, to_rgb8
+from nii.runtime.session import PREFERRED_PROVIDERS, is_gpu, open_session, run_session, select_providers
+from nii.runtime.tiling import TileDetections, merge_tiles, needs_tiling, plan_tiles
 
 log = logging.getLogger(__name__)
 
-# Execution providers in order of preference; the first available one that starts is used.
-PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-MAX_BATCH = 8  # images per session.run in detect_batch
+MAX_BATCH = 8  # images (or tiles) per session.run in detect_batch
+Tiling = Literal["auto", "off"]
+
+__all__ = ["MAX_BATCH", "PREFERRED_PROVIDERS", "Detections", "Detector", "select_providers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,25 +73,17 @@ class Detections:
         return cls(np.zeros((0, 4), np.float32), empty, np.zeros(0, np.int64), tuple(classes))
 
 
-def select_providers(requested: Sequence[str] | None = None) -> list[str]:
-    """Requested (or preferred) providers that this onnxruntime build offers, CPU always last."""
-    available = set(ort.get_available_providers())
-    wanted = list(requested) if requested else list(PREFERRED_PROVIDERS)
-    missing = [p for p in wanted if p not in available]
-    if requested and missing:
-        log.warning("execution providers %s are not available in this onnxruntime (has %s); skipping them",
-                    missing, sorted(available))
-    chosen = [p for p in wanted if p in available]
-    if "CPUExecutionProvider" not in chosen:
-        chosen.append("CPUExecutionProvider")
-    return chosen
-
-
 class Detector:
     """An exported detector on ONNX Runtime.
 
-    `score_threshold` overrides the card's per-class thresholds for every class (evaluation uses
-    a low one such as 0.001); None keeps the card's.
+    providers: execution providers to try (default TensorRT, CUDA, CPU; see `nii.runtime.session`).
+    threads: intra-op threads (None: ONNX Runtime's default, one per core).
+    score_threshold: overrides the card's per-class thresholds for every class (evaluation uses a low
+    one such as 0.001); None keeps the card's.
+    tiling: "auto" cuts long scans into overlapping tiles plus a whole view (`nii.runtime.tiling`);
+    "off" always letterboxes the whole image.
+    fp16: float16 on a GPU provider (ignored with a warning on CPU). io_binding: None = on for GPU
+    providers. device_id: the GPU to use.
     """
 
     def __init__(
@@ -95,11 +94,17 @@ class Detector:
         threads: int | None = None,
         warmup: bool = True,
         score_threshold: float | None = None,
+        tiling: Tiling = "auto",
+        fp16: bool = False,
+        io_binding: bool | None = None,
+        device_id: int = 0,
     ) -> None:
         self.onnx_path = Path(onnx_path)
         if not self.onnx_path.is_file():
             raise ModelError(f"model {self.onnx_path} not found; give the path of an exported model.onnx")
-        self.card: ModelCard = load_card(self.onnx_path)
+        if tiling not in ("auto", "off"):
+            raise ModelError(f"tiling must be 'auto' or 'off', got {tiling!r}")
+        self.card: Any = self._read_card()
         self.sha256 = sha256_file(self.onnx_path)
         if self.sha256 != self.card.onnx_sha256:
             raise ModelError(
@@ -110,15 +115,21 @@ class Detector:
             raise ModelError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         self.classes: tuple[str, ...] = tuple(self.card.classes)
         self.score_threshold = score_threshold
+        self.tiling: Tiling = tiling
         card_thresholds = [self.card.thresholds[c] for c in self.classes]
         self._thresholds = np.asarray(
             card_thresholds if score_threshold is None else [score_threshold] * len(self.classes),
             dtype=np.float32,
         )
-        self.session = self._open_session(providers, threads)
+        self.session = open_session(self.onnx_path, providers=providers, threads=threads, fp16=fp16,
+                                    device_id=device_id)
         self.provider: str = self.session.get_providers()[0]
+        self.fp16 = fp16 and is_gpu(self.provider)
+        self.io_binding = is_gpu(self.provider) if io_binding is None else io_binding
+        self.device_id = device_id
         self._batch_limit = self._check_graph()
-        log.info("model %s (sha256 %s) runs on %s", self.onnx_path.name, self.sha256[:12], self.provider)
+        log.info("model %s (sha256 %s) runs on %s%s%s", self.onnx_path.name, self.sha256[:12], self.provider,
+                 " fp16" if self.fp16 else "", " with IOBinding" if self.io_binding else "")
         if warmup:
             self.detect(np.full((self.input_size, self.input_size, 3), 255, np.uint8))
 
@@ -126,26 +137,12 @@ class Detector:
     def input_size(self) -> int:
         return self.card.input.size
 
-    def _open_session(self, providers: Sequence[str] | None, threads: int | None) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        chosen = select_providers(providers)
-        try:
-            return ort.InferenceSession(str(self.onnx_path), sess_options=options, providers=chosen)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            if chosen == ["CPUExecutionProvider"]:
-                raise ModelError(f"cannot load {self.onnx_path} with ONNX Runtime ({exc}); "
-                                 f"the file is corrupt or not an ONNX model; re-export it") from exc
-            log.warning("providers %s failed (%s); falling back to CPUExecutionProvider", chosen, exc)
-        try:
-            return ort.InferenceSession(str(self.onnx_path), sess_options=options,
-                                        providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"cannot load {self.onnx_path} with ONNX Runtime ({exc}); "
-                             f"the file is corrupt or not an ONNX model; re-export it") from exc
+    # --- hooks for other graph layouts ---------------------------------------------------------
+
+    def _read_card(self) -> Any:
+        """The card beside the ONNX file (a `ModelCard` here)."""
+        card: ModelCard = load_card(self.onnx_path)
+        return card
 
     def _check_graph(self) -> int:
         """Check input/output names and shapes against the card; return the largest batch per run."""
@@ -170,13 +167,23 @@ class Detector:
             raise ModelError(f"{where}: output 'boxes' has shape {outputs['boxes']}, expected [B, N, 4]")
         return shape[0] if isinstance(shape[0], int) else MAX_BATCH
 
-    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+        """RGB uint8 [H, W, 3] -> (tensor float32 [3, S, S], (scale_x, scale_y), (pad_x, pad_y) input px)."""
+        tensor, scale = letterbox(rgb, self.card.input)
+        return tensor, scale, (0.0, 0.0)
+
+    def _run_outputs(self, feeds: dict[str, np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
+        """session.run (or its IOBinding form), onnxruntime errors translated to ModelError."""
         try:
-            boxes, scores = self.session.run(["boxes", "scores"], {"images": batch})
+            return run_session(self.session, feeds, names, io_binding=self.io_binding,
+                               device_id=self.device_id)
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(
-                f"model {self.onnx_path} failed on a batch of shape {batch.shape}: {exc}"
-            ) from exc
+            shapes = {k: v.shape for k, v in feeds.items()}
+            raise ModelError(f"model {self.onnx_path} failed on inputs {shapes}: {exc}") from exc
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [B, 3, S, S] -> boxes float32 [B, N, 4] xyxy input px, scores float32 [B, N, C]."""
+        boxes, scores = self._run_outputs({"images": batch}, ["boxes", "scores"])
         b, n_classes = batch.shape[0], len(self.classes)
         if boxes.ndim != 3 or boxes.shape[0] != b or boxes.shape[2] != 4 or scores.shape != (
             b, boxes.shape[1], n_classes
@@ -187,31 +194,62 @@ class Detector:
             )
         return boxes, scores
 
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+    # --- detection -----------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
+               tiling: Tiling | None = None) -> Detections:
         """Detections of one image (uint8/uint16 gray, RGB or RGBA array; see preprocess.to_rgb8)."""
-        return self.detect_batch([image], score_threshold=score_threshold)[0]
+        return self.detect_batch([image], score_threshold=score_threshold, tiling=tiling)[0]
 
     def detect_batch(
-        self, images: Sequence[np.ndarray], *, score_threshold: float | None = None
+        self, images: Sequence[np.ndarray], *, score_threshold: float | None = None,
+        tiling: Tiling | None = None,
     ) -> list[Detections]:
-        """Detections of each image, same as `detect` on each; runs up to MAX_BATCH per session call."""
+        """Detections of each image, same as `detect` on each; runs up to MAX_BATCH views per session call.
+
+        tiling: None keeps the detector's setting. A tiled image adds one view per tile.
+        """
         thresholds = self._thresholds if score_threshold is None else np.full(
             len(self.classes), score_threshold, np.float32)
+        mode = self.tiling if tiling is None else tiling
+        views: list[np.ndarray] = []
+        plans: list[tuple[int, tuple[int, int], tuple]] = []  # first view, (w, h), tiles
+        for index, image in enumerate(images):
+            rgb = to_rgb8(image, source=f"image {index}")
+            height, width = rgb.shape[:2]
+            tiles = plan_tiles(width, height) if mode == "auto" and needs_tiling(
+                width, height, self.input_size) else ()
+            plans.append((len(views), (width, height), tiles))
+            if tiles:
+                views.extend(tile.crop(rgb) for tile in tiles)
+            else:
+                views.append(rgb)
+        raw = self._detect_views(views, thresholds)
         results: list[Detections] = []
-        for start in range(0, len(images), self._batch_limit):
-            chunk = images[start:start + self._batch_limit]
-            tensors, scales, sizes = [], [], []
-            for index, image in enumerate(chunk, start=start):
-                rgb = to_rgb8(image, source=f"image {index}")
-                tensor, scale = letterbox(rgb, self.card.input)
-                tensors.append(tensor)
-                scales.append(scale)
-                sizes.append((rgb.shape[1], rgb.shape[0]))
-            boxes, scores = self._run(np.stack(tensors))
-            for i in range(len(chunk)):
-                xyxy, kept_scores, class_ids = postprocess(
-                    boxes[i], scores[i], thresholds, scale_xy=scales[i], image_wh=sizes[i],
+        for first, (width, height), tiles in plans:
+            if not tiles:
+                results.append(Detections(*raw[first], self.classes))
+                continue
+            parts = [TileDetections(tile, *raw[first + i]) for i, tile in enumerate(tiles)]
+            merged = merge_tiles(parts, image_wh=(width, height), iou=self.card.nms_iou,
+                                 max_detections=self.card.max_detections)
+            results.append(Detections(*merged, self.classes))
+        return results
+
+    def _detect_views(
+        self, views: Sequence[np.ndarray], thresholds: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(xyxy in view pixels, scores, class_ids) of each RGB uint8 view, batched."""
+        results = []
+        for start in range(0, len(views), self._batch_limit):
+            chunk = views[start:start + self._batch_limit]
+            prepared = [self._prepare(view) for view in chunk]
+            boxes, scores = self._run(np.stack([p[0] for p in prepared]))
+            for i, (view, (_, scale, pad)) in enumerate(zip(chunk, prepared, strict=True)):
+                view_boxes = boxes[i] - np.asarray([*pad, *pad], np.float32) if any(pad) else boxes[i]
+                results.append(postprocess(
+                    view_boxes, scores[i], thresholds, scale_xy=scale,
+                    image_wh=(view.shape[1], view.shape[0]),
                     nms_iou=self.card.nms_iou, max_detections=self.card.max_detections,
-                )
-                results.append(Detections(xyxy, kept_scores, class_ids, self.classes))
+                ))
         return results

@@ -1,0 +1,219 @@
+"""End to end in headless Chromium: a station uploads, the officer signs in, reviews, corrects and
+decides; expired sessions, concurrent decisions, hostile declaration text; render and pan speed.
+
+Set NII_WEB_SCREENSHOTS=DIR to write the worklist and viewer screenshots there (docs/ in the repo).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from webhelpers import SAMPLES, sample_declaration, synthetic_scan, upload
+
+from nii.store import Database, accounts
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+SCREENSHOTS = os.environ.get("NII_WEB_SCREENSHOTS")
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    p.set_default_timeout(20_000)
+    yield p
+    context.close()
+    assert not errors, errors
+
+
+def sign_in(page, key: str) -> None:
+    page.wait_for_selector("#login-key")
+    page.fill("#login-key", key)
+    page.click("#login-submit")
+
+
+def open_case(page, case_id: str) -> None:
+    page.wait_for_selector(f"#canvas[data-rendered='{case_id}']")
+
+
+def centre_pixel(page) -> list[int]:
+    return page.evaluate(
+        "() => { const c = document.querySelector('#canvas');"
+        " return [...c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data]; }"
+    )
+
+
+def hostile_declaration() -> dict:
+    decl = copy.deepcopy(sample_declaration("scan_00"))
+    decl["items"][0]["description"] = XSS
+    return decl
+
+
+def test_upload_review_correct_decide_audit(live, page) -> None:
+    server, keys, _ = live
+    scan = (SAMPLES / "scan_00.png").read_bytes()
+    first = upload(server.url, keys["station"], "E2E-1", scan, hostile_declaration())
+    assert first["state"] == "held"
+
+    page.goto(server.url + "/")
+    sign_in(page, keys["officer"])
+    page.wait_for_selector(f"#wl-body tr[data-id='{first['id']}']")
+    assert page.text_content("#who") == "officer (officer)"
+    second = upload(server.url, keys["station"], "E2E-2", scan, sample_declaration("scan_00"))
+    page.wait_for_selector(f"#wl-body tr[data-id='{second['id']}']", timeout=15_000)  # periodic refresh
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-worklist.png"))
+
+    page.click(f"#wl-body tr[data-id='{first['id']}']")
+    page.keyboard.press("Enter")
+    open_case(page, first["id"])
+
+    # hostile declaration text shows as text, runs nothing
+    assert XSS in page.text_content("#tab-compare")
+    assert page.locator("#tab-compare img, #tab-compare script").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+
+    # clicking a reason highlights the box of its subject
+    page.locator("#tab-compare .item", has_text="knife seen").first.click()
+    assert page.evaluate("() => [...window.__nii.caseView.viewer.highlight]") == ["d2"]
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "web-viewer.png"))
+
+    # boxes toggle and an image tool (invert changes the pixels)
+    page.keyboard.press("b")
+    assert page.evaluate("() => window.__nii.caseView.viewer.showBoxes") is False
+    page.keyboard.press("b")
+    before = centre_pixel(page)
+    page.keyboard.press("i")
+    page.wait_for_selector("#canvas[data-tools*='\"invert\":true']")
+    page.wait_for_timeout(100)
+    after = centre_pixel(page)
+    assert all(abs(a + b - 255) <= 3 for a, b in zip(before[:3], after[:3], strict=True)), (before, after)
+    page.keyboard.press("t")
+
+    # corrections: delete the second hammer, relabel the knife, draw a gun box
+    page.click(".tab[data-tab='boxes']")
+    page.locator("#tab-boxes .item[data-key='d1'] button.delete").click()
+    page.locator("#tab-boxes .item[data-key='d2'] select.relabel").select_option("scissors")
+    page.select_option("#new-class", "gun")
+    page.click("#canvas")
+    page.keyboard.press("d")
+    box = page.locator("#canvas").bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 60, y0 + 40, steps=5)
+    page.mouse.up()
+    assert page.locator("#tab-boxes .item[data-key='a0']").count() == 1
+
+    # decide with the keyboard: note, 4 (seize), Enter
+    page.fill("#note", "Undeclared <b>knife</b> found")
+    page.locator("#canvas").focus()
+    page.keyboard.press("4")
+    page.wait_for_selector("#confirm")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#closed-note")
+    assert "seized by officer:officer" in page.text_content("#closed-note")
+
+    page.click(".tab[data-tab='audit']")
+    page.wait_for_selector("#audit-table tr[data-action='case.decided']")
+    actions = page.locator("#audit-table tr").evaluate_all("rows => rows.map(r => r.dataset.action)")
+    assert actions == ["scan.received", "case.analysed", "case.decided"]
+    decided = page.text_content("#audit-table tr[data-action='case.decided']")
+    assert "boxes: +1 −1 relabelled 1" in decided and "note: Undeclared <b>knife</b> found" in decided
+    analysed = page.text_content("#audit-table tr[data-action='case.analysed']")
+    assert "model eeeeeeeeeeee" in analysed and "policy" in analysed
+
+    officer = {"Authorization": f"Bearer {keys['officer']}"}
+    case = httpx.get(f"{server.url}/v1/scans/{first['id']}", headers=officer)
+    notes = case.json()["annotations"]
+    assert notes["removed"] == [1] and notes["relabelled"] == [{"index": 2, "class_name": "scissors"}]
+    assert [b["class_name"] for b in notes["added"]] == ["gun"]
+    x1, y1, x2, y2 = notes["added"][0]["xyxy"]
+    assert 0 <= x1 < x2 <= 610 and 0 <= y1 < y2 <= 480
+
+    page.keyboard.press("Escape")  # clears the selection
+    page.keyboard.press("Escape")  # back to the worklist: the decided case has left it
+    page.wait_for_selector(f"#wl-body tr[data-id='{first['id']}']", state="detached")
+    assert page.locator(f"#wl-body tr[data-id='{second['id']}']").count() == 1
+
+
+def test_expired_session_keeps_the_note_and_a_concurrent_decision_is_shown(live, page) -> None:
+    server, keys, settings = live
+    case = upload(server.url, keys["station"], "E2E-3", (SAMPLES / "scan_00.png").read_bytes(),
+                  sample_declaration("scan_00"))
+    page.goto(f"{server.url}/#/case/{case['id']}")
+    sign_in(page, keys["officer"])
+    open_case(page, case["id"])
+    page.fill("#note", "checked the hammers")
+
+    db = Database(settings.resolved_database_url)
+    with db.session() as s:
+        accounts.revoke_key(s, keys["officer"].split("_")[1])
+        fresh = accounts.issue_key(s, "officer")[1]
+    db.dispose()
+    page.locator("#canvas").focus()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#login:not([hidden])")
+    assert "Anything you typed is kept" in page.text_content("#login-error")
+
+    sign_in(page, fresh)
+    open_case(page, case["id"])
+    assert page.input_value("#note") == "checked the hammers"
+
+    r = httpx.post(f"{server.url}/v1/scans/{case['id']}/decision", json={"outcome": "returned"},
+                   headers={"Authorization": f"Bearer {keys['supervisor']}"})
+    assert r.status_code == 200, r.text
+    page.locator("#canvas").focus()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#conflict")
+    assert "decided meanwhile by supervisor:supervisor (returned" in page.text_content("#conflict")
+    assert "checked the hammers" in page.text_content("#decision")
+    final = httpx.get(f"{server.url}/v1/scans/{case['id']}", headers={"Authorization": f"Bearer {fresh}"})
+    assert final.json()["final_outcome"] == "returned"
+
+
+def test_large_scan_first_render_and_pan_rate(live, page, capsys: pytest.CaptureFixture[str]) -> None:
+    server, keys, _ = live
+    big = synthetic_scan(4000, 1500)
+    case = upload(server.url, keys["station"], "E2E-BIG", big, sample_declaration("scan_00"))
+    page.goto(server.url + "/")
+    sign_in(page, keys["officer"])
+    page.wait_for_selector(f"#wl-body tr[data-id='{case['id']}']")
+    page.evaluate(f"() => {{ location.hash = '#/case/{case['id']}'; }}")
+    open_case(page, case["id"])
+    first_render_ms = page.evaluate("() => window.__nii.metrics.firstRenderMs")
+    assert page.evaluate("() => window.__nii.caseView.viewer.image.width") == 4000
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    fps = page.evaluate(
+        """() => new Promise((resolve) => {
+             const v = window.__nii.caseView.viewer; const f0 = v.frames; const t0 = performance.now();
+             const step = () => {
+               v.panBy(-7, 3);
+               if (performance.now() - t0 < 2000) requestAnimationFrame(step);
+               else resolve((v.frames - f0) / ((performance.now() - t0) / 1000));
+             };
+             requestAnimationFrame(step);
+           })"""
+    )
+    page.keyboard.press("e")
+    page.wait_for_selector("#canvas[data-tools*='\"edges\":true']")
+    tool_ms = page.evaluate("() => window.__nii.caseView.viewer.lastProcessMs")
+    with capsys.disabled():
+        sys.stdout.write(
+            f"\n4000x1500 scan: first render {first_render_ms:.0f} ms (case + image fetch, decode, draw); "
+            f"pan {fps:.1f} frames/s; edge-enhance pass {tool_ms:.0f} ms\n"
+        )
+    assert first_render_ms < 15_000
+    assert fps > 10

@@ -1,0 +1,119 @@
+"""Helpers of the web tests: the API test helpers (fake detector, keys, settings), a live uvicorn
+server in a thread for the browser, and a synthetic false-colour scan of any size."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import uvicorn
+
+_path = Path(__file__).parents[1] / "api" / "apihelpers.py"
+if "apihelpers" not in sys.modules:
+    _spec = importlib.util.spec_from_file_location("apihelpers", _path)
+    _module = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+    sys.modules["apihelpers"] = _module
+    _spec.loader.exec_module(_module)  # type: ignore[union-attr]
+apihelpers = sys.modules["apihelpers"]
+Api, FakeDetector, RecordingTransport = apihelpers.Api, apihelpers.FakeDetector, apihelpers.RecordingTransport
+add_keys, make_settings = apihelpers.add_keys, apihelpers.make_settings
+sample_declaration = apihelpers.sample_declaration
+SAMPLES = apihelpers.SAMPLES
+
+
+def synthetic_scan(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG on a white belt: orange (organic), green (inorganic) and blue (metal) blobs."""
+    rng = np.random.default_rng(seed)
+    bgr = np.full((height, width, 3), 252, np.uint8)
+    colours = [(40, 140, 235), (60, 170, 90), (200, 90, 30)]  # BGR: orange, green, blue
+    for _ in range(max(6, width * height // 200_000)):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        axes = (int(rng.integers(20, max(21, width // 12))), int(rng.integers(20, max(21, height // 8))))
+        colour = colours[int(rng.integers(0, 3))]
+        cv2.ellipse(bgr, (x, y), axes, float(rng.integers(0, 180)), 0, 360, colour, -1)
+    ok, png = cv2.imencode(".png", bgr)
+    assert ok
+    return png.tobytes()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """The app under uvicorn on 127.0.0.1:<free port>, in a daemon thread."""
+
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="none",
+                                lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="nii-web-test-server", daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"test server did not start on {self.url}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+class BoxDetector:
+    """Finds the configured (class, score, xyxy) boxes in every image."""
+
+    sha256 = "e" * 64
+
+    def __init__(self, *found: tuple[str, float, tuple[float, float, float, float]]) -> None:
+        self.found = list(found)
+
+    def detect(self, image: np.ndarray):
+        from nii.runtime.detector import Detections
+        from nii.types import CLASS_NAMES
+
+        n = len(self.found)
+        return Detections(
+            np.array([b for _, _, b in self.found], np.float32).reshape(n, 4),
+            np.array([s for _, s, _ in self.found], np.float32),
+            np.array([CLASS_NAMES.index(c) for c, _, _ in self.found], np.int64),
+            CLASS_NAMES,
+        )
+
+
+SAMPLE_BOXES = (  # scan_00's two hammers (from sample_scans/manifest.json) and an undeclared knife
+    ("hammer", 0.91, (169.0, 43.0, 385.0, 147.0)),
+    ("hammer", 0.64, (274.0, 280.0, 484.0, 480.0)),
+    ("knife", 0.87, (470.0, 150.0, 560.0, 260.0)),
+)
+
+
+def upload(base: str, key: str, station_scan_id: str, scan: bytes, declaration: dict) -> dict:
+    """POST /v1/scans as a station, waiting for the decision."""
+    r = httpx.post(
+        f"{base}/v1/scans?wait=30",
+        headers={"Authorization": f"Bearer {key}"},
+        data={"station_scan_id": station_scan_id, "declaration": json.dumps(declaration)},
+        files={"scan": ("scan.png", scan, "image/png")},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
