@@ -10,33 +10,20 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from nii.detector.checkpoint import model_from_checkpoint, save_checkpoint, spec_to_dict
+from nii.detector.checkpoint import model_from_checkpoint
 from nii.detector.export import export
 from nii.detector.model import build_model
 from nii.errors import ModelError
 from nii.runtime.card import load_card, sha256_file
+from tests.helpers import TINY_CLASSES, TINY_SIZE, write_tiny_checkpoint
 
-CLASSES = ["gun", "knife", "battery"]
-SIZE = 96
+CLASSES, SIZE = TINY_CLASSES, TINY_SIZE
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded small model with non-trivial BatchNorm statistics, saved as `nii train` saves it."""
-    torch.manual_seed(7)
-    model = build_model(num_classes=len(CLASSES), widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
-                        neck_channels=16, head_convs=1).train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(2, 3, SIZE, SIZE))
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    state = {"spec": spec_to_dict(model.spec), "classes": CLASSES, "model": model.state_dict(),
-             "ema": model.state_dict(), "epoch": 3, "input_size": SIZE, "seed": 0,
-             "config": {"name": "tiny", "train": {"input_size": SIZE, "seed": 0}},
-             "metrics": {"map50": 0.5, "map50_95": 0.3}, "elapsed_s": 60.0, "images_seen": 48,
-             "data": {"train": "tiny"}}
-    save_checkpoint(state, path)
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
 
 
 @pytest.fixture(scope="module")

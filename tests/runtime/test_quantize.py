@@ -12,36 +12,21 @@ from nii.errors import ModelError, UsageError
 from nii.runtime import Detector
 from nii.runtime.card import InputSpec, load_card, sha256_file
 from nii.runtime.quantize import calibration_batches, calibration_images, quantize_model
+from tests.helpers import TINY_CLASSES, TINY_SIZE, write_tiny_checkpoint
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-CLASSES = ["gun", "knife", "battery"]
-SIZE = 96
+CLASSES, SIZE = TINY_CLASSES, TINY_SIZE
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded small nii model (non-trivial BatchNorm statistics) exported with its card."""
-    from nii.detector.checkpoint import save_checkpoint, spec_to_dict
     from nii.detector.export import export
-    from nii.detector.model import build_model
 
-    torch.manual_seed(7)
-    model = build_model(num_classes=len(CLASSES), widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
-                        neck_channels=16, head_convs=1).train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(2, 3, SIZE, SIZE))
-        for name, param in model.named_parameters():  # spread the scores (the prior init keeps them at 0.01)
-            if "cls_pred" in name:
-                param.normal_(0.0, 0.3 if name.endswith("weight") else 1.0)
     folder = tmp_path_factory.mktemp("q")
-    state = {"spec": spec_to_dict(model.spec), "classes": CLASSES, "model": model.state_dict(),
-             "ema": model.state_dict(), "epoch": 1, "input_size": SIZE, "seed": 0,
-             "config": {"name": "tiny", "train": {"input_size": SIZE, "seed": 0}},
-             "metrics": {"map50": 0.5}, "elapsed_s": 1.0, "images_seen": 6, "data": {}}
-    save_checkpoint(state, folder / "best.pt")
+    write_tiny_checkpoint(folder / "best.pt", spread_scores=True)
     out = folder / "tiny.onnx"
     export(folder / "best.pt", out, weights=False)
     return out
