@@ -347,7 +347,7 @@ def _run_demo(args: argparse.Namespace) -> None:
     import cv2
     import numpy as np
 
-    from nii.runtime import Detector, decode_image
+    from nii.runtime import decode_image, load_detector
 
     manifest_path = args.scans / "manifest.json"
     if not manifest_path.is_file():
@@ -355,7 +355,7 @@ def _run_demo(args: argparse.Namespace) -> None:
             f"{manifest_path} not found: --scans must name a folder made by scripts/make_sample_scans.py"
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    detector = Detector(args.model, threads=args.threads)
+    detector = load_detector(args.model, threads=args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"model {args.model} (sha256 {detector.sha256[:12]}) on {detector.provider}; {len(manifest)} scans")
     found = expected = hits = 0
@@ -430,12 +430,12 @@ def _run_triage(args: argparse.Namespace) -> None:
     import json
 
     from nii.matching import load_taxonomy, read_declaration
-    from nii.runtime import Detector
+    from nii.runtime import load_detector
     from nii.triage import load_policy, load_scan, triage
 
     declaration = read_declaration(args.declaration)
     scan = load_scan(args.image)
-    detector = Detector(args.model, threads=args.threads)
+    detector = load_detector(args.model, threads=args.threads)
     decision = triage(
         scan, declaration, detector, policy=load_policy(args.policy), taxonomy=load_taxonomy(args.taxonomy)
     )
@@ -538,9 +538,9 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
 
     detector = None
     if not args.oracle:
-        from nii.runtime import Detector
+        from nii.runtime import load_detector
 
-        detector = Detector(args.model, threads=args.threads)
+        detector = load_detector(args.model, threads=args.threads)
     report = evaluate_triage(
         args.data,
         detector,

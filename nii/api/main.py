@@ -108,10 +108,10 @@ class RequestMetrics:
 
 
 def _load_detector(settings: Settings) -> DetectorLike | None:
-    from nii.runtime import Detector
+    from nii.runtime import load_detector
 
     try:
-        return Detector(settings.model_path, threads=settings.detector_threads)
+        return load_detector(settings.model_path, threads=settings.detector_threads)
     except ModelError as exc:
         if settings.environment == "production":
             raise

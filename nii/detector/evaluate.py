@@ -29,7 +29,7 @@ from tqdm import tqdm
 from nii.datasets import Dataset, load_dataset
 from nii.datasets.coco import to_coco_dict
 from nii.errors import DatasetError
-from nii.runtime import Detections, Detector, decode_image
+from nii.runtime import Detections, Detector, decode_image, load_detector
 from nii.runtime.postprocess import box_iou
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def write_report_json(report: EvalReport, path: Path) -> None:
 
 def _load(model: Path, data: Path, split: str | None, class_map: Path | None, limit: int | None,
           threads: int | None) -> tuple[Detector, Dataset]:
-    detector = Detector(model, score_threshold=EVAL_SCORE_THRESHOLD, threads=threads, warmup=False)
+    detector = load_detector(model, score_threshold=EVAL_SCORE_THRESHOLD, threads=threads, warmup=False)
     dataset = load_dataset(data, split=split, class_map=class_map, class_names=detector.classes)
     if limit is not None:
         dataset = Dataset(dataset.samples[:limit], dataset.class_names, dataset.report)
