@@ -8,6 +8,7 @@ it leaves as frozen dataclasses (`Declaration`, `DeclaredLine`) for the matcher.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -175,18 +176,7 @@ class Declaration:
             "sender_country": self.sender_country,
             "recipient_country": self.recipient_country,
             "currency": self.currency,
-            "items": [
-                {
-                    "description": x.description,
-                    "quantity": x.quantity,
-                    "net_weight_kg": x.net_weight_kg,
-                    "value": x.value,
-                    "currency": x.currency,
-                    "hs_code": x.hs_code,
-                    "origin_country": x.origin_country,
-                }
-                for x in self.lines
-            ],
+            "items": [dataclasses.asdict(x) for x in self.lines],
             "total_value": self.total_value,
             "total_net_weight_kg": self.total_net_weight_kg,
         }

@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nii.config import load_yaml_model
 from nii.errors import ConfigError
 from nii.types import CLASS_NAMES
 
@@ -142,16 +142,7 @@ def _keywords(taxonomy_stop: frozenset[str], by_language: Mapping[str, list[str]
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> Taxonomy:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read taxonomy {path}: {exc}; fix or restore the file") from exc
-    try:
-        model = _TaxonomyIn.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"taxonomy {path}: {where}: {first['msg']} ({exc.error_count()} problems)") from exc
+    model = load_yaml_model(path, _TaxonomyIn, "taxonomy")
     stop = frozenset(normalise(w) for w in model.stopwords)
     wrong = [n for n, c in model.categories.items() if c.detector and n not in CLASS_NAMES]
     if wrong:

@@ -9,6 +9,7 @@ with `nii audit verify`) to also detect a rewrite of the whole chain.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -48,15 +49,7 @@ class AuditEntry:
     hash: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "case_id": self.case_id,
-            "payload": self.payload,
-            "hash": self.hash,
-        }
+        return dataclasses.asdict(self)
 
 
 def _entry(row: AuditRecord) -> AuditEntry:

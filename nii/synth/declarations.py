@@ -8,6 +8,7 @@ All words, HS codes, value ranges, countries and rates live in ``vocabulary.yaml
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,15 +66,7 @@ class DeclaredLine:
             )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "description": self.description,
-            "quantity": self.quantity,
-            "net_weight_kg": self.net_weight_kg,
-            "value": self.value,
-            "currency": self.currency,
-            "hs_code": self.hs_code,
-            "origin_country": self.origin_country,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

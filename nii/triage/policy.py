@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from nii.config import load_yaml_model
 from nii.errors import ConfigError
 from nii.matching.compare import CompareSettings, Finding
 
@@ -200,16 +200,7 @@ class Policy:
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> Policy:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read policy {path}: {exc}; fix or restore the file") from exc
-    try:
-        model = _PolicyIn.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"policy {path}: {where}: {first['msg']} ({exc.error_count()} problems)") from exc
+    model = load_yaml_model(path, _PolicyIn, "policy")
     if model.decision.hold_at < model.decision.refer_at:
         raise ConfigError(f"policy {path}: decision.hold_at must be >= refer_at")
     rules = {
