@@ -27,6 +27,20 @@ def timed_ms(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
     return times
 
 
+def interleaved_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) -> dict[str, list[float]]:
+    """Wall times (ms) of each named call, one call of each per round, so machine noise hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
 def summary(times_ms: list[float], images: int = 1, gflops_per_image: float | None = None) -> dict[str, Any]:
     """Median and p90 (ms per call), ms per image, images/s and GFLOP/s at the median."""
     median = statistics.median(times_ms)

@@ -12,7 +12,7 @@ End-to-end (batch 1, per scan): decode a 1024x768 JPEG / PNG held in memory, let
 postprocess through `Detector` (a `YoloDetector` for peers), as serving does. FLOPs: 2 x MACs of the
 convolutions and matmuls in the ONNX graph (and torch.utils.flop_counter on the eager model).
 Eager needs the weights `nii export` writes beside the ONNX file (NAME.pt); --skip-eager without.
-Rounds alternate engines so machine noise hits them alike. Run it on a quiet machine.
+Each round calls every engine once (interleaved), so machine noise hits them alike. Run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -20,12 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from _runtime_common import adopt_peer, encoded, graph_gflops, machine, summary, synthetic_scan, timed_ms
+from _runtime_common import (
+    adopt_peer,
+    encoded,
+    graph_gflops,
+    interleaved_ms,
+    machine,
+    summary,
+    synthetic_scan,
+)
 
 from nii.runtime import decode_image, load_detector
 from nii.runtime.card import load_card
@@ -90,7 +99,8 @@ def _eager(path: Path) -> Any:
     return model_from_checkpoint(load_checkpoint(path), path=path).eval()
 
 
-def _model_only(engine: dict[str, Any], threads: int, batch: int, args: argparse.Namespace) -> list[float]:
+def _model_only(engine: dict[str, Any], threads: int, batch: int) -> Callable[[], Any] | None:
+    """One model-only call on a prepared float32 batch; None where the engine cannot run this batch."""
     rng = np.random.default_rng(0)
     x = rng.random((batch, 3, engine["size"], engine["size"]), dtype=np.float32)
     if engine["kind"] == "eager":
@@ -99,19 +109,22 @@ def _model_only(engine: dict[str, Any], threads: int, batch: int, args: argparse
         model = _eager(engine["path"])
         torch.set_num_threads(threads)
         tensor = torch.from_numpy(x)
-        with torch.inference_mode():
-            return timed_ms(lambda: model(tensor), args.runs, args.warmup)
+
+        def forward() -> Any:
+            with torch.inference_mode():
+                return model(tensor)
+        return forward
     session = _session(engine["path"], threads)
     name = session.get_inputs()[0].name
     static = session.get_inputs()[0].shape[0]
     if isinstance(static, int) and static != batch:
-        return []  # a fixed-batch export (e.g. YOLO11n batch 1) cannot run this batch
-    return timed_ms(lambda: session.run(None, {name: x}), args.runs, args.warmup)
+        return None  # a fixed-batch export (e.g. YOLO11n batch 1) cannot run this batch
+    return lambda: session.run(None, {name: x})
 
 
-def _end_to_end(engine: dict[str, Any], threads: int, data: bytes, args: argparse.Namespace) -> list[float]:
+def _end_to_end(engine: dict[str, Any], threads: int, data: bytes) -> Callable[[], Any]:
     detector = load_detector(engine["path"], threads=threads, providers=["CPUExecutionProvider"])
-    return timed_ms(lambda: detector.detect(decode_image(data)), args.runs, args.warmup)
+    return lambda: detector.detect(decode_image(data))
 
 
 def _checks(rows: list[dict[str, Any]], threads: int) -> dict[str, Any]:
@@ -198,26 +211,21 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         engines = _engines(args, Path(tmp))
-        decode = {ext: summary(timed_ms(lambda d=data: decode_image(d), args.runs, args.warmup))
-                  for ext, data in files.items()}
+        gflops = {e["name"]: e["gflops"] for e in engines}
         for threads in args.threads:
             for batch in args.batches:
-                for engine in engines:  # engines alternate within each setting
-                    times = _model_only(engine, threads, batch, args)
-                    if times:
-                        rows.append({"engine": engine["name"], "threads": threads, "mode": "model",
-                                     "batch": batch, **summary(times, batch, engine["gflops"])})
-                        print(f"{engine['name']:<28} t{threads} b{batch} model  "
-                              f"{rows[-1]['ms_per_image']:8.2f} ms/img")
+                calls = {e["name"]: fn for e in engines if (fn := _model_only(e, threads, batch)) is not None}
+                for name, times in interleaved_ms(calls, args.runs, args.warmup).items():
+                    rows.append({"engine": name, "threads": threads, "mode": "model", "batch": batch,
+                                 **summary(times, batch, gflops[name])})
+                    print(f"{name:<28} t{threads} b{batch} model  {rows[-1]['ms_per_image']:8.2f} ms/img")
             for ext, data in files.items():
-                for engine in engines:
-                    if engine["kind"] == "eager":
-                        continue
-                    times = _end_to_end(engine, threads, data, args)
-                    rows.append({"engine": engine["name"], "threads": threads, "mode": f"e2e-{ext}",
-                                 "batch": 1, **summary(times, 1, engine["gflops"])})
-                    print(f"{engine['name']:<28} t{threads} e2e {ext}  "
-                          f"{rows[-1]['ms_per_image']:8.2f} ms/scan")
+                calls = {e["name"]: _end_to_end(e, threads, data) for e in engines if e["kind"] != "eager"}
+                calls["decode-only"] = lambda d=data: decode_image(d)
+                for name, times in interleaved_ms(calls, args.runs, args.warmup).items():
+                    rows.append({"engine": name, "threads": threads, "mode": f"e2e-{ext}", "batch": 1,
+                                 **summary(times, 1, gflops.get(name))})
+                    print(f"{name:<28} t{threads} e2e {ext}  {rows[-1]['ms_per_image']:8.2f} ms/scan")
         eager_flops = None
         if not args.skip_eager:
             from nii.detector.model import count_flops
@@ -226,15 +234,15 @@ def main() -> None:
     report = {
         "machine": machine(),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "scan": {"width": 1024, "height": 768, "jpg_bytes": len(files["jpg"]), "png_bytes": len(files["png"]),
-                 "decode": decode},
+        "scan": {"width": 1024, "height": 768, "jpg_bytes": len(files["jpg"]),
+                 "png_bytes": len(files["png"])},
         "gflops_per_image": {e["name"]: round(e["gflops"], 3) for e in engines},
         "eager_flop_counter_gflops": eager_flops,
         "results": rows,
         "checks": [_checks(rows, t) for t in args.threads],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     _plot(rows, args.plot)
     print(json.dumps(report["checks"], indent=2))
     print(f"wrote {args.json} and {args.plot}")

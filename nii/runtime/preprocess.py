@@ -162,11 +162,29 @@ def letterbox(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, tuple[flo
     ratio = size / max(height, width)
     new_w, new_h = max(1, min(size, round(width * ratio))), max(1, min(size, round(height * ratio)))
     if (new_w, new_h) != (width, height):
-        interp = cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    std = np.asarray(spec.std, dtype=np.float32)
-    out = np.empty((size, size, 3), dtype=np.float32)
-    out[...] = (spec.letterbox.pad_value - mean) / std
-    out[:new_h, :new_w] = image.astype(np.float32) * (spec.scale / std) - mean / std
-    return np.ascontiguousarray(out.transpose(2, 0, 1)), (new_w / width, new_h / height)
+        image = _resize(image, new_w, new_h)
+    # Pad and transpose in uint8, then one float pass: a quarter of the memory traffic of doing it in float.
+    pad = np.clip(round(spec.letterbox.pad_value / spec.scale), 0, 255)
+    canvas = np.full((size, size, 3), pad, dtype=np.uint8)
+    canvas[:new_h, :new_w] = image
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    out = np.empty((3, size, size), dtype=np.float32)
+    np.multiply(canvas.transpose(2, 0, 1), spec.scale / std, out=out, casting="unsafe")
+    out -= mean / std
+    return out, (new_w / width, new_h / height)
+
+
+def _resize(image: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
+    """Area-average downscale (linear upscale); a large downscale goes through an exact integer step.
+
+    OpenCV's INTER_AREA at a fractional ratio costs ~2 ms for 1024x768 -> 384x288 here; a whole-number
+    box average first (its fast path) and a short fractional step halves that, with the same filter.
+    """
+    height, width = image.shape[:2]
+    if new_w > width or new_h > height:
+        return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    step = min(width // new_w, height // new_h)
+    if step >= 2 and (width // step, height // step) != (new_w, new_h):
+        image = cv2.resize(image, (width // step, height // step), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
