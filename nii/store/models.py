@@ -121,6 +121,7 @@ class Principal(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # scrypt; None: API keys only
 
 
 class ApiKey(Base):
@@ -133,6 +134,19 @@ class ApiKey(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class LoginSession(Base):
+    """A person's signed-in session (name and password); only the sha256 of the token's secret is stored."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)  # the public session id
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # slides with use, up to a hard limit
+    ended_at: Mapped[datetime | None]  # signed out, or ended by a password change
 
 
 class Subscription(Base):
