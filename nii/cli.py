@@ -592,7 +592,9 @@ def _service_db(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def _add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database-url", default=None, help="default: NII_DATABASE_URL, else sqlite:///data/nii.db")
+    p.add_argument(
+        "--database-url", default=None, help="default: NII_DATABASE_URL, else sqlite:///data/nii.db"
+    )
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -659,32 +661,88 @@ def _run_serve(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
 
 
+def _add_password_options(p: argparse.ArgumentParser) -> None:
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+    )
+    how.add_argument("--password", action="store_true", help="prompt for the password (not echoed)")
+
+
+def _read_password(args: argparse.Namespace, *, required: bool) -> str | None:
+    """The password from stdin or a prompt (typed twice); None when neither was asked for."""
+    import getpass
+
+    if args.password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise UsageError(
+                '--password-stdin: stdin is empty; pipe the password in (printf %s "$PW" | nii ...)'
+            )
+        return line
+    if not (args.password or required):
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to prompt for the password on; use --password-stdin")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("the two passwords differ; nothing was changed")
+    return first
+
+
 def _add_users(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("users", help="add, list, disable and enable stations, officers, supervisors, admins")
     _add_db_option(p)
     action = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = action.add_parser("add", help="add an account (then `nii keys create NAME`)")
+    add = action.add_parser(
+        "add",
+        help="add an account: people get a password for the page, stations a key (`nii keys create`)",
+    )
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["station", "officer", "supervisor", "admin"])
+    _add_password_options(add)
+    passwd = action.add_parser("passwd", help="set or replace an account's password (ends its sessions)")
+    passwd.add_argument("name")
+    _add_password_options(passwd)
     action.add_parser("list", help="list accounts")
     for name in ("disable", "enable"):
-        action.add_parser(name, help=f"{name} an account (its keys stop/start working)").add_argument("name")
+        action.add_parser(
+            name, help=f"{name} an account (its keys and sessions stop/start working)"
+        ).add_argument("name")
     p.set_defaults(func=_run_users)
 
 
 def _run_users(args: argparse.Namespace) -> None:
-    from nii.store import accounts
+    from nii.store import accounts, logins
     from nii.store.accounts import Role
 
+    # read and check the password before opening the store: a refused one changes nothing
+    password = (
+        _read_password(args, required=args.action == "passwd") if args.action in ("add", "passwd") else None
+    )
+    if password is not None:
+        accounts.check_password(password)
     with _service_db(args) as db, db.session() as s:
         if args.action == "add":
-            p = accounts.add_principal(s, name=args.name, role=Role(args.role))
-            print(f"added {p.role} {p.name}; give it a key with: nii keys create {p.name}")
+            p = accounts.add_principal(s, name=args.name, role=Role(args.role), password=password)
+            how = (
+                "it signs in on the page with its password"
+                if password
+                else f"give it a key: nii keys create {p.name}"
+            )
+            print(f"added {p.role} {p.name}; {how}")
+        elif args.action == "passwd":
+            accounts.set_password(s, args.name, password or "")
+            ended = logins.end_all(s, args.name, why="password changed")
+            print(f"password of {args.name} set; {ended} open session(s) ended")
         elif args.action == "list":
             for p in accounts.list_principals(s):
-                print(f"{p.name:<24} {p.role:<11} {'active' if p.active else 'disabled'}")
+                state = "active" if p.active else "disabled"
+                print(f"{p.name:<24} {p.role:<11} {state:<9} {'password' if p.has_password else 'keys only'}")
         else:
             p = accounts.set_active(s, args.name, args.action == "enable")
+            if not p.active:
+                logins.end_all(s, args.name, why="account disabled")
             print(f"{p.name} is now {'active' if p.active else 'disabled'}")
 
 
@@ -788,26 +846,45 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
         "box-decoding tail stays float. Measure it afterwards with `nii eval --model OUT --record int8`.",
     )
     p.add_argument("--model", type=Path, required=True, help="exported float model .onnx (card beside it)")
-    p.add_argument("--calibration", type=Path, required=True,
-                   help="folder of scans (PNG/JPEG, searched recursively), e.g. `nii synth --out` output")
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        required=True,
+        help="folder of scans (PNG/JPEG, searched recursively), e.g. `nii synth --out` output",
+    )
     p.add_argument("--out", type=Path, required=True, help="output .onnx path; the card goes beside it")
-    p.add_argument("--format", choices=["u8s8", "s8s8"], default="u8s8",
-                   help="u8s8: uint8 activations (fast on x86); s8s8: int8 activations (default u8s8)")
+    p.add_argument(
+        "--format",
+        choices=["u8s8", "s8s8"],
+        default="u8s8",
+        help="u8s8: uint8 activations (fast on x86); s8s8: int8 activations (default u8s8)",
+    )
     p.add_argument("--samples", type=_positive_int, default=64, help="calibration scans used (default 64)")
-    p.add_argument("--reduce-range", action="store_true",
-                   help="7-bit weights (avoids u8s8 saturation on x86 CPUs without VNNI)")
+    p.add_argument(
+        "--reduce-range",
+        action="store_true",
+        help="7-bit weights (avoids u8s8 saturation on x86 CPUs without VNNI)",
+    )
     p.set_defaults(func=_run_quantize)
 
 
 def _run_quantize(args: argparse.Namespace) -> None:
     from nii.runtime.quantize import quantize_model
 
-    card = quantize_model(args.model, args.calibration, args.out, fmt=args.format, samples=args.samples,
-                          reduce_range=args.reduce_range)
+    card = quantize_model(
+        args.model,
+        args.calibration,
+        args.out,
+        fmt=args.format,
+        samples=args.samples,
+        reduce_range=args.reduce_range,
+    )
     q = card.quantization or {}
-    print(f"wrote {args.out} and its card ({q.get('format')}, {q.get('calibration', {}).get('images')} "
-          f"calibration scans, sha256 {card.onnx_sha256[:12]}); measure it with "
-          f"`nii eval --model {args.out} --data DIR --record int8`")
+    print(
+        f"wrote {args.out} and its card ({q.get('format')}, {q.get('calibration', {}).get('images')} "
+        f"calibration scans, sha256 {card.onnx_sha256[:12]}); measure it with "
+        f"`nii eval --model {args.out} --data DIR --record int8`"
+    )
 
 
 def _add_adopt_yolo(sub: argparse._SubParsersAction) -> None:
@@ -819,8 +896,9 @@ def _add_adopt_yolo(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", type=Path, required=True, help="Ultralytics ONNX export ([B, 4+nc, N] output)")
     p.add_argument("--class-map", type=Path, required=True, help="YAML/JSON class map onto the taxonomy")
-    p.add_argument("--threshold", type=float, default=0.25,
-                   help="score threshold of every class (default 0.25)")
+    p.add_argument(
+        "--threshold", type=float, default=0.25, help="score threshold of every class (default 0.25)"
+    )
     p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
     p.set_defaults(func=_run_adopt_yolo)
 
@@ -832,8 +910,10 @@ def _run_adopt_yolo(args: argparse.Namespace) -> None:
         raise UsageError(f"--threshold must lie in [0, 1], got {args.threshold}")
     card = write_yolo_card(args.model, class_map=args.class_map, threshold=args.threshold, name=args.name)
     mapped = ", ".join(f"{card.source_names[i]}->{c}" for i, c in sorted(card.class_map.items()))
-    print(f"wrote the card of {args.model} (input {card.input.size}, serves {', '.join(card.classes)}; "
-          f"{mapped})")
+    print(
+        f"wrote the card of {args.model} (input {card.input.size}, serves {', '.join(card.classes)}; "
+        f"{mapped})"
+    )
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [

@@ -1,6 +1,7 @@
-"""Roles and permissions (one table), API-key authentication, per-station rate limits.
+"""Roles and permissions (one table), per-station upload limits, per-account sign-in limits.
 
-A request carries its key as ``Authorization: Bearer nii_...`` or ``X-API-Key: nii_...``.
+A request carries an API key (stations, scripts) or a sign-in session token (people on the page) as
+``Authorization: Bearer nii_...`` / ``Bearer niis_...``, or a key as ``X-API-Key: nii_...``.
 """
 
 from __future__ import annotations
@@ -61,10 +62,11 @@ class RateLimited(Overloaded):
 
 
 class RateLimiter:
-    """A token bucket per station: `per_minute` uploads a minute, bursts up to `per_minute`."""
+    """A token bucket per name: `per_minute` events a minute, bursts up to `per_minute`; 0 = no limit."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, *, who: str = "station", what: str = "uploads") -> None:
         self.per_minute = per_minute
+        self.who, self.what = who, what  # for the message: "<who> <name> ... <n> <what> a minute"
         self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, last time)
         self._lock = threading.Lock()
 
@@ -80,8 +82,26 @@ class RateLimiter:
                 self._buckets[name] = (tokens, now)
                 retry = max(1, math.ceil((1.0 - tokens) / rate))
                 raise RateLimited(
-                    f"station {name} is above its limit of {self.per_minute} uploads a minute; "
+                    f"{self.who} {name} is above its limit of {self.per_minute} {self.what} a minute; "
                     f"retry in {retry} s",
                     retry_after_s=retry,
                 )
             self._buckets[name] = (tokens - 1.0, now)
+
+
+# Sign-ins from one address may be many officers behind one NAT at the start of a shift.
+ADDRESS_SIGN_IN_FACTOR = 5
+
+
+class SignInLimits:
+    """Sign-in attempts per account name and per client address, so passwords cannot be guessed fast."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.by_name = RateLimiter(per_minute, who="account", what="sign-in attempts")
+        self.by_address = RateLimiter(
+            per_minute * ADDRESS_SIGN_IN_FACTOR, who="address", what="sign-in attempts"
+        )
+
+    def take(self, name: str, address: str) -> None:
+        self.by_address.take(address)
+        self.by_name.take(name)

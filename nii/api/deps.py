@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from nii.api.auth import Permission, RateLimiter, check_permission
+from nii.api.auth import Permission, RateLimiter, SignInLimits, check_permission
 from nii.api.metrics import Metrics
 from nii.api.settings import Settings
 from nii.api.worker import WorkerPool
 from nii.errors import AuthError
-from nii.store import BlobStore, Database
-from nii.store.accounts import PrincipalRecord, authenticate
+from nii.store import BlobStore, Database, logins
+from nii.store.accounts import PrincipalRecord
 from nii.triage import DetectorLike
 
 
@@ -30,6 +30,7 @@ class Services:
     metrics: Metrics
     limiter: RateLimiter
     detector: DetectorLike | None
+    sign_ins: SignInLimits
 
 
 def get_services(request: Request) -> Services:
@@ -38,20 +39,33 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer nii_<key id>_<secret>")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Authorization: Bearer nii_<key id>_<secret> (API key), or niis_... (POST /v1/session)",
+)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: nii_<key id>_<secret>")
 
 
-def get_principal(
-    services: ServicesDep,
+def get_token(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key)],
-) -> PrincipalRecord:
+) -> str:
     token = bearer.credentials if bearer is not None else api_key
     if not token:
-        raise AuthError("no API key: send 'Authorization: Bearer nii_...' or 'X-API-Key: nii_...'")
+        raise AuthError(
+            "no credentials: send 'Authorization: Bearer <API key or session token>' or "
+            "'X-API-Key: nii_...'; people sign in with POST /v1/session"
+        )
+    return token
+
+
+TokenDep = Annotated[str, Depends(get_token)]
+
+
+def get_principal(services: ServicesDep, token: TokenDep) -> PrincipalRecord:
+    settings = services.settings
     with services.db.session() as s:
-        return authenticate(s, token)
+        return logins.authenticate(s, token, idle_s=settings.session_idle_s, max_s=settings.session_max_s)
 
 
 PrincipalDep = Annotated[PrincipalRecord, Depends(get_principal)]

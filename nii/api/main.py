@@ -18,11 +18,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nii import __version__
-from nii.api.auth import RateLimiter
+from nii.api.auth import RateLimiter, SignInLimits
 from nii.api.deps import Services
 from nii.api.errors import error_response, install_error_handlers
 from nii.api.metrics import Metrics
-from nii.api.routes import audit, health, queue, review, scans, webhooks
+from nii.api.routes import audit, health, queue, review, scans, session, webhooks
 from nii.api.settings import Settings, load_settings
 from nii.api.worker import WorkerPool
 from nii.errors import ModelError
@@ -156,7 +156,14 @@ def create_app(
             on_attempt=lambda result: metrics.webhook_deliveries.labels(result).inc(),
         )
         app.state.services = Services(
-            settings, db, pool.blobs, pool, metrics, RateLimiter(settings.rate_limit_per_minute), model
+            settings,
+            db,
+            pool.blobs,
+            pool,
+            metrics,
+            RateLimiter(settings.rate_limit_per_minute),
+            model,
+            SignInLimits(settings.sign_in_per_minute),
         )
         app.state.deliverer = deliverer
         if model is not None:
@@ -184,14 +191,15 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (scans.router, review.router, queue.router, audit.router, webhooks.router, health.router):
-        app.include_router(router)
+    routers = (scans, review, session, queue, audit, webhooks, health)
+    for module in routers:
+        app.include_router(module.router)
     mount_web(app)  # the officer review page at /
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_pixels: Annotated[int, Field(ge=1)] = 50_000_000  # per decoded image (bomb guard)
     max_wait_s: Annotated[float, Field(ge=0, le=120)] = 30.0  # cap of ?wait=
     rate_limit_per_minute: Annotated[int, Field(ge=0)] = 600  # uploads per station; 0 = unlimited
+    sign_in_per_minute: Annotated[int, Field(ge=0)] = 10  # attempts per account name; 0 = unlimited
+    session_idle_s: Annotated[float, Field(gt=0)] = 900.0  # a page session ends after this long unused
+    session_max_s: Annotated[float, Field(gt=0)] = 43_200.0  # and this long after sign-in at the latest
     cors_origins: list[str] = []  # closed by default
     webhook_poll_s: Annotated[float, Field(gt=0)] = 1.0
     webhook_max_attempts: Annotated[int, Field(ge=1, le=50)] = 10

@@ -2,9 +2,8 @@
 
 `db`: engines, sessions, migrations (SQLAlchemy errors become `StoreError` here); `models`: tables;
 `states`: case states and the allowed transitions; `cases`, `accounts`, `logins` (sign-in sessions),
-`outbox`: repositories that
-take a session (one transaction); `audit`: the hash chain; `blobs`: content-addressed scan files.
-Never imports fastapi.
+`outbox`: repositories that take a session (one transaction); `audit`: the hash chain; `blobs`:
+content-addressed scan files. Never imports fastapi.
 """
 
 from nii.store.blobs import BlobStore

@@ -78,12 +78,17 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=32)
 
 
-def hash_password(password: str) -> str:
-    """`scrypt$N$r$p$<salt b64>$<hash b64>` with a fresh 16-byte salt."""
+def check_password(password: str) -> None:
+    """UsageError unless the password has an acceptable length."""
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
         raise UsageError(
             f"a password needs {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, got {len(password)}"
         )
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$N$r$p$<salt b64>$<hash b64>` with a fresh 16-byte salt."""
+    check_password(password)
     salt = secrets.token_bytes(16)
     digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
