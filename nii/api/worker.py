@@ -28,8 +28,8 @@ from nii.triage import DetectorLike, Policy, Scan, triage
 log = logging.getLogger(__name__)
 
 
-def decode_raw_channel(data: bytes, name: str, shape: tuple[int, int], max_pixels: int) -> np.ndarray:
-    """A 16-bit single-channel PNG/TIFF [H, W] uint16 of the scan's size (a dual-energy reading)."""
+def decode_raw_channel(data: bytes, name: str, shape: tuple[int, int] | None, max_pixels: int) -> np.ndarray:
+    """A 16-bit single-channel PNG/TIFF [H, W] uint16 (a dual-energy reading) of `shape` unless None."""
     size = image_header_size(data[: 1 << 20])
     if size is not None and size[0] * size[1] > max_pixels:
         raise ScanFormatError(f"{name}: {size[0]}x{size[1]} is above the {max_pixels} pixel limit")
@@ -37,7 +37,7 @@ def decode_raw_channel(data: bytes, name: str, shape: tuple[int, int], max_pixel
     if image is None or image.dtype != np.uint16 or image.ndim != 2:
         got = "unreadable or truncated data" if image is None else f"{image.dtype} {image.shape}"
         raise ScanFormatError(f"{name}: expected a 16-bit single-channel PNG or TIFF, got {got}")
-    if image.shape != shape:
+    if shape is not None and image.shape != shape:
         raise ScanFormatError(
             f"{name}: is {image.shape[1]}x{image.shape[0]} but the scan is {shape[1]}x{shape[0]}"
         )

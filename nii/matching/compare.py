@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import cv2
 import numpy as np
@@ -66,12 +67,18 @@ class MaterialProfile:
         }
 
 
-def material_from_raw(low: np.ndarray, high: np.ndarray, settings: CompareSettings) -> MaterialProfile:
-    """Profile from 16-bit dual-energy readings [H, W] (transmission * 65535, 65535 = air)."""
+def _log_attenuation(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ll, lh) float32 [H, W]: -ln(transmission) of 16-bit readings (65535 = air)."""
     if low.shape != high.shape or low.ndim != 2:
         raise ValueError(f"low and high must be equal 2-D arrays, got {low.shape} and {high.shape}")
     ll = -np.log(np.maximum(low.astype(np.float32), 1.0) / 65535.0)
     lh = -np.log(np.maximum(high.astype(np.float32), 1.0) / 65535.0)
+    return ll, lh
+
+
+def material_from_raw(low: np.ndarray, high: np.ndarray, settings: CompareSettings) -> MaterialProfile:
+    """Profile from 16-bit dual-energy readings [H, W] (transmission * 65535, 65535 = air)."""
+    ll, lh = _log_attenuation(low, high)
     fg = lh > settings.foreground_lh_min
     ratio = ll[fg] / np.maximum(lh[fg], 1e-6)
     weight = lh[fg]  # thick material counts more than a thin film
@@ -86,6 +93,26 @@ def material_from_raw(low: np.ndarray, high: np.ndarray, settings: CompareSettin
     return MaterialProfile(
         organic, max(0.0, 1 - organic - metal), metal, float(fg.mean()), "dual_energy", mass
     )
+
+
+class MaterialCode(IntEnum):
+    """A pixel's material in `material_map`."""
+
+    NONE = 0  # air or a film too thin to classify
+    ORGANIC = 1
+    INORGANIC = 2
+    METAL = 3
+
+
+def material_map(low: np.ndarray, high: np.ndarray, settings: CompareSettings) -> np.ndarray:
+    """uint8 [H, W] `MaterialCode` per pixel of 16-bit readings, by the thresholds of `material_from_raw`."""
+    ll, lh = _log_attenuation(low, high)
+    ratio = ll / np.maximum(lh, 1e-6)
+    codes = np.full(ll.shape, MaterialCode.INORGANIC, np.uint8)
+    codes[ratio < settings.ratio_organic_max] = MaterialCode.ORGANIC
+    codes[ratio >= settings.ratio_metal_min] = MaterialCode.METAL
+    codes[lh <= settings.foreground_lh_min] = MaterialCode.NONE
+    return codes
 
 
 def material_from_false_colour(rgb: np.ndarray, settings: CompareSettings) -> MaterialProfile:

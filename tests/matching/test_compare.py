@@ -9,8 +9,10 @@ from nii.matching.compare import (
     CompareSettings,
     Seen,
     compare,
+    MaterialCode,
     material_from_false_colour,
     material_from_raw,
+    material_map,
 )
 from nii.matching.declaration import parse_declaration
 
@@ -101,6 +103,19 @@ def test_material_from_raw(ratio: float, dominant: str) -> None:
     assert max(shares, key=shares.get) == dominant and shares[dominant] > 0.99
     assert profile.foreground == pytest.approx(0.25)
     assert profile.estimated_mass_kg == pytest.approx(32 * 32 * 1.0 * 1e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "code"),
+    [(1.2, MaterialCode.ORGANIC), (1.6, MaterialCode.INORGANIC), (2.6, MaterialCode.METAL)],
+    ids=["organic", "inorganic", "metal"],
+)
+def test_material_map(ratio: float, code: MaterialCode) -> None:
+    low, high = _raw_pair(ratio)
+    codes = material_map(low, high, CompareSettings())
+    assert codes.dtype == np.uint8 and codes.shape == low.shape
+    assert (codes[16:48, 16:48] == code).all()
+    assert (codes == MaterialCode.NONE).sum() == codes.size - 32 * 32  # air around the block
 
 
 @pytest.mark.parametrize(("hue", "dominant"), [(30, "organic"), (110, "inorganic"), (220, "metal")])

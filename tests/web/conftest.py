@@ -19,6 +19,7 @@ from webhelpers import (
     RecordingTransport,
     add_keys,
     make_settings,
+    set_passwords,
 )
 
 from nii.api.main import create_app
@@ -43,9 +44,11 @@ def web_api(tmp_path: Path) -> Iterator[Api]:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, str], object]]:
-    """(server, keys, settings) of a served app: uvicorn on a free local port."""
+    """(server, keys, settings) of a served app: uvicorn on a free local port; the officer and the
+    supervisor sign in with OFFICER_PASSWORD."""
     url = f"sqlite:///{tmp_path / 'nii.db'}"
     keys = add_keys(url)
+    set_passwords(url, "officer", "supervisor")
     settings = make_settings(url, tmp_path, rate_limit_per_minute=0)
     app = create_app(settings, detector=BoxDetector(*SAMPLE_BOXES),
                      webhook_client=httpx.Client(transport=RecordingTransport()))

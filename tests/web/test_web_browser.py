@@ -1,5 +1,6 @@
-"""End to end in headless Chromium: a station uploads, the officer signs in, reviews, corrects and
-decides; expired sessions, concurrent decisions, hostile declaration text; render and pan speed.
+"""End to end in headless Chromium: a station uploads, the officer signs in with name and password,
+reviews, corrects and decides; expired sessions, concurrent decisions, hostile declaration text;
+render and pan speed. The worklist's pages and each viewer control are in test_web_controls.py.
 
 Set NII_WEB_SCREENSHOTS=DIR to write the worklist and viewer screenshots there (docs/ in the repo).
 """
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from webhelpers import SAMPLES, sample_declaration, synthetic_scan, upload
+from sqlalchemy import update
+from webhelpers import OFFICER_PASSWORD, SAMPLES, sample_declaration, synthetic_scan, upload
 
-from nii.store import Database, accounts
+from nii.store import Database, audit
+from nii.store.models import LoginSession, utcnow
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
@@ -34,9 +37,10 @@ def page(browser):
     assert not errors, errors
 
 
-def sign_in(page, key: str) -> None:
-    page.wait_for_selector("#login-key")
-    page.fill("#login-key", key)
+def sign_in(page, name: str = "officer", password: str = OFFICER_PASSWORD) -> None:
+    page.wait_for_selector("#login-name")
+    page.fill("#login-name", name)
+    page.fill("#login-password", password)
     page.click("#login-submit")
 
 
@@ -64,7 +68,7 @@ def test_upload_review_correct_decide_audit(live, page) -> None:
     assert first["state"] == "held"
 
     page.goto(server.url + "/")
-    sign_in(page, keys["officer"])
+    sign_in(page)
     page.wait_for_selector(f"#wl-body tr[data-id='{first['id']}']")
     assert page.text_content("#who") == "officer (officer)"
     second = upload(server.url, keys["station"], "E2E-2", scan, sample_declaration("scan_00"))
@@ -148,30 +152,46 @@ def test_upload_review_correct_decide_audit(live, page) -> None:
 
 def test_expired_session_keeps_the_note_and_a_concurrent_decision_is_shown(live, page) -> None:
     server, keys, settings = live
-    case = upload(server.url, keys["station"], "E2E-3", (SAMPLES / "scan_00.png").read_bytes(),
-                  sample_declaration("scan_00"))
+    case = upload(
+        server.url,
+        keys["station"],
+        "E2E-3",
+        (SAMPLES / "scan_00.png").read_bytes(),
+        sample_declaration("scan_00"),
+    )
     page.goto(f"{server.url}/#/case/{case['id']}")
-    sign_in(page, keys["officer"])
+    sign_in(page, password="not the password")
+    page.wait_for_function("() => document.querySelector('#login-error').textContent.length > 0")
+    assert "wrong account name or password" in page.text_content("#login-error")
+    sign_in(page)
     open_case(page, case["id"])
     page.fill("#note", "checked the hammers")
 
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)  # the service ends the session meanwhile
     with db.session() as s:
-        accounts.revoke_key(s, keys["officer"].split("_")[1])
-        fresh = accounts.issue_key(s, "officer")[1]
+        s.execute(update(LoginSession).values(expires_at=utcnow()))
     db.dispose()
     page.locator("#canvas").focus()
     page.keyboard.press("1")
     page.keyboard.press("Enter")
     page.wait_for_selector("#login:not([hidden])")
+    assert "your session has expired" in page.text_content("#login-error")
     assert "Anything you typed is kept" in page.text_content("#login-error")
+    assert page.input_value("#login-name") == "officer"  # only the password to type again
+    assert page.evaluate("() => sessionStorage.getItem('nii.token')") is None
 
-    sign_in(page, fresh)
+    page.fill("#login-password", OFFICER_PASSWORD)
+    page.click("#login-submit")
     open_case(page, case["id"])
     assert page.input_value("#note") == "checked the hammers"
+    token = page.evaluate("() => sessionStorage.getItem('nii.token')")
+    assert token.startswith("niis_")
 
-    r = httpx.post(f"{server.url}/v1/scans/{case['id']}/decision", json={"outcome": "returned"},
-                   headers={"Authorization": f"Bearer {keys['supervisor']}"})
+    r = httpx.post(
+        f"{server.url}/v1/scans/{case['id']}/decision",
+        json={"outcome": "returned"},
+        headers={"Authorization": f"Bearer {keys['supervisor']}"},
+    )
     assert r.status_code == 200, r.text
     page.locator("#canvas").focus()
     page.keyboard.press("1")
@@ -179,8 +199,18 @@ def test_expired_session_keeps_the_note_and_a_concurrent_decision_is_shown(live,
     page.wait_for_selector("#conflict")
     assert "decided meanwhile by supervisor:supervisor (returned" in page.text_content("#conflict")
     assert "checked the hammers" in page.text_content("#decision")
-    final = httpx.get(f"{server.url}/v1/scans/{case['id']}", headers={"Authorization": f"Bearer {fresh}"})
+    final = httpx.get(f"{server.url}/v1/scans/{case['id']}", headers={"Authorization": f"Bearer {token}"})
     assert final.json()["final_outcome"] == "returned"
+
+    page.click("#logout")  # signing out ends the session at the service too
+    page.wait_for_selector("#login:not([hidden])")
+    page.wait_for_function(
+        f"() => fetch('/v1/me', {{headers: {{Authorization: 'Bearer {token}'}}}}).then(r => r.status === 401)"
+    )
+    with db.session() as s:
+        trail = [r.action for r in audit.records(s, limit=1000) if r.action.startswith("session.")]
+    db.dispose()
+    assert trail == ["session.refused", "session.started", "session.started", "session.ended"]
 
 
 def test_large_scan_first_render_and_pan_rate(live, page, capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,7 +218,7 @@ def test_large_scan_first_render_and_pan_rate(live, page, capsys: pytest.Capture
     big = synthetic_scan(4000, 1500)
     case = upload(server.url, keys["station"], "E2E-BIG", big, sample_declaration("scan_00"))
     page.goto(server.url + "/")
-    sign_in(page, keys["officer"])
+    sign_in(page)
     page.wait_for_selector(f"#wl-body tr[data-id='{case['id']}']")
     page.evaluate(f"() => {{ location.hash = '#/case/{case['id']}'; }}")
     open_case(page, case["id"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import cv2
+import numpy as np
 import pytest
-from webhelpers import Api
+from webhelpers import DUAL_ENERGY_BANDS, DUAL_ENERGY_ROWS, Api, dual_energy_scan
 
 from nii.types import CLASS_NAMES
 from nii.web import STATIC_DIR
@@ -101,3 +103,29 @@ def test_case_audit_after_decision_and_unknown_case(web_api: Api) -> None:
     assert decided["payload"]["annotations"]["removed"] == [1]
     r = web_api.client.get("/v1/scans/case_nope/audit", headers=web_api.headers("officer"))
     assert r.status_code == 404 and "case_nope" in r.json()["detail"]
+
+
+def test_material_map_from_the_dual_energy_channels(web_api: Api) -> None:
+    scan, low, high = dual_energy_scan()
+    files = {
+        "scan": ("scan.png", scan, "image/png"),
+        "low": ("low.png", low, "image/png"),
+        "high": ("high.png", high, "image/png"),
+    }
+    case = web_api.upload("DE-1", files=files, wait=20).json()
+    assert case["comparison"]["material"]["source"] == "dual_energy"
+    r = web_api.client.get(f"/v1/scans/{case['id']}/materials", headers=web_api.headers("officer"))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    grey = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert grey.shape == (120, 300) and grey.dtype == np.uint8
+    y = sum(DUAL_ENERGY_ROWS) // 2
+    assert [int(grey[y, (x1 + x2) // 2]) for x1, x2, _ in DUAL_ENERGY_BANDS.values()] == [85, 170, 255]
+    assert int(grey[5, 5]) == 0  # air
+    other = web_api.client.get(f"/v1/scans/{case['id']}/materials", headers=web_api.headers("station2"))
+    assert other.status_code == 404  # another station's case
+
+
+def test_material_map_without_channels_is_404(web_api: Api) -> None:
+    case = web_api.decided()
+    r = web_api.client.get(f"/v1/scans/{case['id']}/materials", headers=web_api.headers("officer"))
+    assert r.status_code == 404 and "no dual-energy channels" in r.json()["detail"]

@@ -29,6 +29,20 @@ sample_declaration = apihelpers.sample_declaration
 SAMPLES = apihelpers.SAMPLES
 
 
+OFFICER_PASSWORD = "officer password 1"  # of the accounts officer and supervisor in the browser tests
+
+
+def set_passwords(url: str, *names: str) -> None:
+    """Give each account OFFICER_PASSWORD, so it signs in on the page."""
+    from nii.store import Database, accounts
+
+    db = Database(url)
+    with db.session() as s:
+        for name in names:
+            accounts.set_password(s, name, OFFICER_PASSWORD)
+    db.dispose()
+
+
 def synthetic_scan(width: int, height: int, seed: int = 0) -> bytes:
     """A PNG on a white belt: orange (organic), green (inorganic) and blue (metal) blobs."""
     rng = np.random.default_rng(seed)
@@ -42,6 +56,28 @@ def synthetic_scan(width: int, height: int, seed: int = 0) -> bytes:
     ok, png = cv2.imencode(".png", bgr)
     assert ok
     return png.tobytes()
+
+
+DUAL_ENERGY_BANDS = {  # material -> (x1, x2, low/high log-attenuation ratio) of `dual_energy_scan`
+    "organic": (20, 100, 1.2),
+    "inorganic": (110, 190, 1.6),
+    "metal": (200, 280, 2.6),
+}
+DUAL_ENERGY_ROWS = (20, 100)
+
+
+def dual_energy_scan(width: int = 300, height: int = 120) -> tuple[bytes, bytes, bytes]:
+    """(scan, low, high) PNGs: three bands of organic, inorganic and metal in the 16-bit channels, all
+    painted orange (the organic hue) in the false-colour scan, so hue and channels disagree."""
+    high = np.full((height, width), 65535, np.uint16)
+    low = high.copy()
+    bgr = np.full((height, width, 3), 252, np.uint8)
+    y1, y2 = DUAL_ENERGY_ROWS
+    for x1, x2, ratio in DUAL_ENERGY_BANDS.values():
+        high[y1:y2, x1:x2] = round(65535 * np.exp(-1.0))
+        low[y1:y2, x1:x2] = round(65535 * np.exp(-ratio))
+        bgr[y1:y2, x1:x2] = (40, 140, 235)  # orange
+    return tuple(cv2.imencode(".png", a)[1].tobytes() for a in (bgr, low, high))  # type: ignore[return-value]
 
 
 def free_port() -> int:
@@ -106,13 +142,24 @@ SAMPLE_BOXES = (  # scan_00's two hammers (from sample_scans/manifest.json) and 
 )
 
 
-def upload(base: str, key: str, station_scan_id: str, scan: bytes, declaration: dict) -> dict:
-    """POST /v1/scans as a station, waiting for the decision."""
+def upload(
+    base: str,
+    key: str,
+    station_scan_id: str,
+    scan: bytes,
+    declaration: dict,
+    channels: tuple[bytes, bytes] | None = None,
+) -> dict:
+    """POST /v1/scans as a station (with 16-bit `channels` low, high when given); waits for the decision."""
+    files = {"scan": ("scan.png", scan, "image/png")}
+    if channels is not None:
+        files["low"] = ("low.png", channels[0], "image/png")
+        files["high"] = ("high.png", channels[1], "image/png")
     r = httpx.post(
         f"{base}/v1/scans?wait=30",
         headers={"Authorization": f"Bearer {key}"},
         data={"station_scan_id": station_scan_id, "declaration": json.dumps(declaration)},
-        files={"scan": ("scan.png", scan, "image/png")},
+        files=files,
         timeout=60,
     )
     assert r.status_code == 200, r.text

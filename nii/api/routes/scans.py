@@ -16,9 +16,10 @@ from nii.api.auth import actor
 from nii.api.deps import DeciderDep, ReaderDep, RetrierDep, ServicesDep, UploaderDep
 from nii.api.errors import Unprocessable, UnsupportedMediaType
 from nii.api.schemas import CasePublic, DecisionIn, ErrorBody
-from nii.api.worker import build_scan
+from nii.api.worker import build_scan, decode_raw_channel
 from nii.errors import DeclarationError, ModelError, NotFound, ScanFormatError
 from nii.matching import declaration_from_json
+from nii.matching.compare import material_map
 from nii.runtime.preprocess import decode_image
 from nii.store import cases
 from nii.store.accounts import PrincipalRecord, Role
@@ -197,6 +198,41 @@ def get_image(
     ok, png = cv2.imencode(".png", bgr)
     if not ok:
         raise ScanFormatError(f"case {case_id}: the stored scan could not be encoded as PNG")
+    return Response(png.tobytes(), media_type="image/png")
+
+
+# Grey level of each material code in the map's PNG: far apart, so resampling or colour handling
+# cannot move a pixel into the next class (the page reads round(grey / 85)).
+MATERIAL_GREY = 85
+
+
+@router.get(
+    "/{case_id}/materials",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/png": {}},
+            "description": "8-bit grey PNG: 0 none, 85 organic, 170 inorganic, 255 metal",
+        },
+        **ERRORS,
+    },
+)
+def get_materials(services: ServicesDep, principal: ReaderDep, case_id: CaseId) -> Response:
+    """The material of each pixel from the dual-energy channels, as a grey PNG (404 without them)."""
+    with services.db.session() as s:
+        case = _visible(cases.get_case(s, case_id), principal)
+    if case.low_sha256 is None or case.high_sha256 is None:
+        raise NotFound(
+            f"case {case_id} has no dual-energy channels (no 'low' and 'high' were uploaded); "
+            "materials can only be told from the false-colour image"
+        )
+    limit = services.settings.max_pixels
+    low = decode_raw_channel(services.blobs.get(case.low_sha256), "low", None, limit)
+    high = decode_raw_channel(services.blobs.get(case.high_sha256), "high", low.shape, limit)
+    grey = material_map(low, high, services.pool.policy.comparison) * np.uint8(MATERIAL_GREY)
+    ok, png = cv2.imencode(".png", grey)
+    if not ok:
+        raise ScanFormatError(f"case {case_id}: the material map could not be encoded as PNG")
     return Response(png.tobytes(), media_type="image/png")
 
 

@@ -1,10 +1,13 @@
-// The page: sign-in, hash routes (#/ worklist, #/case/<id> viewer), idle expiry.
+// The page: sign-in with account name and password, hash routes (#/ worklist, #/case/<id> viewer),
+// idle expiry.
 import { $, typing } from './dom.js';
-import { ApiError, api, session, setExpiredHandler } from './api.js';
+import { api, session, setExpiredHandler } from './api.js';
 import { Worklist } from './worklist.js';
 import { CaseView } from './caseview.js';
 
-const IDLE_LIMIT_MS = 15 * 60 * 1000; // the session ends after this long without input
+// Without input for this long the page signs out, although the worklist's refreshes keep the
+// service's session alive: the service's own idle timeout, which the sign-in answer states.
+const DEFAULT_IDLE_MS = 15 * 60 * 1000;
 
 const state = { view: null, lastInput: Date.now() };
 const worklist = new Worklist({ open: (id) => { location.hash = `#/case/${encodeURIComponent(id)}`; } });
@@ -29,11 +32,20 @@ function showLogin(message) {
   $('#logout').hidden = true;
   $('#login-error').textContent = message || '';
   show('login');
-  $('#login-key').focus();
+  const previous = session.user();
+  if (previous && !$('#login-name').value) $('#login-name').value = previous.name;
+  $(previous ? '#login-password' : '#login-name').focus();
+}
+
+// End the service's session too (best effort), keeping the user so their drafts come back.
+function endSession() {
+  const token = session.token();
+  session.expire();
+  if (token) api.signOut(token).catch(() => {});
 }
 
 function route() {
-  if (!session.key()) { showLogin(''); return; }
+  if (!session.token()) { showLogin(''); return; }
   const user = session.user();
   $('#who').textContent = user ? `${user.name} (${user.role})` : '';
   $('#logout').hidden = false;
@@ -53,40 +65,52 @@ function route() {
 
 async function login(event) {
   event.preventDefault();
-  const key = $('#login-key').value.trim();
+  const name = $('#login-name').value.trim();
+  const password = $('#login-password').value;
   $('#login-error').textContent = '';
+  $('#login-submit').disabled = true;
   try {
-    const me = await api.me(key);
-    if (!me.permissions.includes('queue:read')) {
-      $('#login-error').textContent = `${me.name} is a ${me.role}: this page is for officers and supervisors`;
+    const s = await api.signIn(name, password);
+    if (!s.permissions.includes('queue:read')) {
+      api.signOut(s.token).catch(() => {});
+      $('#login-error').textContent = `${s.name} is a ${s.role}: this page is for officers and supervisors`;
       return;
     }
     const previous = session.user();
-    if (previous && previous.name !== me.name) caseView.dropDrafts(previous.name);
-    session.set(key, { name: me.name, role: me.role, permissions: me.permissions });
-    $('#login-key').value = '';
+    if (previous && previous.name !== s.name) caseView.dropDrafts(previous.name);
+    session.set(s.token, { name: s.name, role: s.role, permissions: s.permissions,
+      idleMs: s.idle_timeout_s * 1000 });
+    $('#login-password').value = '';
     state.lastInput = Date.now();
     banner('');
     route();
   } catch (err) {
-    $('#login-error').textContent = err instanceof ApiError && err.status === 401
-      ? 'unknown, revoked or malformed key; ask an administrator for a new one'
-      : err.message;
+    $('#login-error').textContent = err.message; // the service's words: wrong name or password, or wait
+  } finally {
+    $('#login-submit').disabled = false;
   }
 }
 
 setExpiredHandler((why) => showLogin(`Signed out: ${why}. Anything you typed is kept.`));
 
 $('#login-form').addEventListener('submit', login);
-$('#logout').addEventListener('click', () => { session.clear(); caseView.dropDrafts(); location.hash = '#/'; showLogin(''); });
+$('#logout').addEventListener('click', () => {
+  endSession();
+  session.clear();
+  caseView.dropDrafts();
+  $('#login-name').value = '';
+  location.hash = '#/';
+  showLogin('');
+});
 window.addEventListener('hashchange', route);
 for (const type of ['keydown', 'pointerdown', 'wheel']) {
   window.addEventListener(type, () => { state.lastInput = Date.now(); }, { passive: true, capture: true });
 }
 setInterval(() => {
-  if (session.key() && Date.now() - state.lastInput > IDLE_LIMIT_MS) {
-    session.expire();
-    showLogin('Signed out after 15 minutes without activity. Anything you typed is kept.');
+  const idleMs = session.user()?.idleMs ?? DEFAULT_IDLE_MS;
+  if (session.token() && Date.now() - state.lastInput > idleMs) {
+    endSession();
+    showLogin(`Signed out after ${Math.round(idleMs / 60000)} minutes without activity. Anything you typed is kept.`);
   }
 }, 10_000);
 

@@ -2,7 +2,7 @@
 import { $, $$, clear, el, fmtTime } from './dom.js';
 import { ApiError, SessionExpired, api, session } from './api.js';
 import { CLASS_NAMES } from './classes.js';
-import { DEFAULT_TOOLS } from './imagetools.js';
+import { DEFAULT_TOOLS, materialCodes } from './imagetools.js';
 import { Viewer } from './viewer.js';
 
 const OUTCOMES = [ // [final outcome, label, shortcut]
@@ -66,12 +66,44 @@ export class CaseView {
       this.renderBoxesTab();
       this.renderDecision();
       this.loadAudit();
+      this.loadMaterials(seq);
       $('#canvas').focus();
     } catch (err) {
       if (err instanceof SessionExpired || seq !== this.loadSeq) return;
       $('#case-meta').textContent = '';
       $('#decision').append(el('p', { class: 'error', text: `cannot open case ${id}: ${err.message}` }));
     }
+  }
+
+  // The dual-energy material map, fetched after the scan: until it is in, and for cases without
+  // low/high channels, material stripping goes by the false-colour hue.
+  async loadMaterials(seq) {
+    const dual = this.case.comparison?.material?.source === 'dual_energy';
+    this.showMaterialSource(dual ? 'pending' : 'false_colour');
+    if (!dual) return;
+    try {
+      const blob = await api.materials(this.id);
+      const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+      if (seq !== this.loadSeq) { bitmap.close(); return; }
+      const c = document.createElement('canvas');
+      c.width = bitmap.width; c.height = bitmap.height;
+      const cx = c.getContext('2d', { willReadFrequently: true });
+      cx.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      const codes = materialCodes(cx.getImageData(0, 0, c.width, c.height));
+      this.showMaterialSource(this.viewer.setMaterials(codes) ? 'dual_energy' : 'false_colour');
+    } catch (err) {
+      if (err instanceof SessionExpired || seq !== this.loadSeq) return;
+      this.showMaterialSource('false_colour');
+    }
+  }
+
+  showMaterialSource(source) {
+    $('#canvas').dataset.materialSource = source;
+    $('#t-mat-src').textContent = { dual_energy: 'dual energy', false_colour: 'by colour', pending: '…' }[source];
+    $('#t-material').title = source === 'dual_energy'
+      ? 'o / n / m / a · materials from the dual-energy channels'
+      : 'o / n / m / a · materials from the false-colour hue (no dual-energy channels)';
   }
 
   suspend() { this.loadSeq++; }

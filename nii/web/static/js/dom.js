@@ -40,9 +40,14 @@ export function fmtTime(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
 }
 
-// The editable target under the keyboard focus: shortcuts are off while typing.
+const SLIDER_KEYS = new Set(['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'PageUp', 'PageDown']);
+
+// The editable target under the keyboard focus: shortcuts are off while typing, and a focused
+// slider keeps the keys that move it.
 export function typing(event) {
   const t = event.target;
-  return t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)
-    && !(t.tagName === 'INPUT' && ['checkbox', 'range', 'button'].includes(t.type)));
+  if (!(t instanceof HTMLElement)) return false;
+  if (t.tagName === 'INPUT' && t.type === 'range') return SLIDER_KEYS.has(event.key);
+  return t.isContentEditable || (['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)
+    && !(t.tagName === 'INPUT' && ['checkbox', 'button'].includes(t.type)));
 }

@@ -1,5 +1,6 @@
-// X-ray workstation image tools on RGBA pixels: material stripping from the false-colour hue,
-// edge enhancement, and one look-up table for brightness, contrast, gamma and invert.
+// X-ray workstation image tools on RGBA pixels: material stripping (from the dual-energy material
+// map when the case has one, else from the false-colour hue), edge enhancement, and one look-up
+// table for brightness, contrast, gamma and invert.
 
 export const DEFAULT_TOOLS = Object.freeze({
   brightness: 0, // added after contrast, in [−0.5, 0.5] of full scale
@@ -48,15 +49,27 @@ export function materialOf(r, g, b) {
 }
 
 const MATERIAL_CODE = { organic: 1, inorganic: 2, metal: 3 };
+export const MATERIAL_GREY = 85; // grey level per code in GET /v1/scans/{id}/materials
 
-// A new ImageData with the tools applied to `src` (never modified).
-export function applyTools(src, t) {
+// Material codes (Uint8Array [H * W], the codes of materialOf) from the RGBA pixels of the service's
+// grey material map.
+export function materialCodes(mapData) {
+  const px = mapData.data;
+  const codes = new Uint8Array(mapData.width * mapData.height);
+  for (let p = 0, i = 0; p < codes.length; p++, i += 4) codes[p] = Math.round(px[i] / MATERIAL_GREY);
+  return codes;
+}
+
+// A new ImageData with the tools applied to `src` (never modified); `materials`, when given, holds
+// the code of each pixel from the dual-energy channels and replaces the hue for material stripping.
+export function applyTools(src, t, materials = null) {
   const { width, height } = src;
   let px = new Uint8ClampedArray(src.data);
   if (t.material !== 'all') {
     const keep = MATERIAL_CODE[t.material];
-    for (let i = 0; i < px.length; i += 4) {
-      if (materialOf(px[i], px[i + 1], px[i + 2]) !== keep) { px[i] = 255; px[i + 1] = 255; px[i + 2] = 255; }
+    for (let i = 0, p = 0; i < px.length; i += 4, p++) {
+      const code = materials ? materials[p] : materialOf(px[i], px[i + 1], px[i + 2]);
+      if (code !== keep) { px[i] = 255; px[i + 1] = 255; px[i + 2] = 255; }
     }
   }
   if (t.edges) px = sharpen(px, width, height);

@@ -16,6 +16,7 @@ export class Viewer {
     this.image = null; // ImageBitmap of the scan
     this.display = null; // what is drawn: the bitmap or the processed canvas
     this.srcData = null; // ImageData of the scan, read once when a tool is first used
+    this.materials = null; // Uint8Array [H * W] material codes from the dual-energy channels, if any
     this.tools = { ...DEFAULT_TOOLS };
     this.boxes = []; // {key, xyxy, label, kind, score}
     this.showBoxes = true;
@@ -37,6 +38,7 @@ export class Viewer {
     this.image = bitmap;
     this.display = bitmap;
     this.srcData = null;
+    this.materials = null;
     this.firstDone = false;
     this.resize();
     this.fit();
@@ -45,7 +47,7 @@ export class Viewer {
 
   clearImage() {
     this.image?.close?.();
-    this.image = this.display = this.srcData = null;
+    this.image = this.display = this.srcData = this.materials = null;
     this.boxes = [];
     this.selected = null;
     this.highlight = new Set();
@@ -98,6 +100,14 @@ export class Viewer {
     this.requestRender();
   }
 
+  // Material codes of the current image; stripping uses them from now on instead of the hue.
+  setMaterials(codes) {
+    if (!this.image || codes.length !== this.image.width * this.image.height) return false;
+    this.materials = codes;
+    if (this.tools.material !== 'all') this.setTools(this.tools, true);
+    return true;
+  }
+
   toScreen(x, y) { return [x * this.scale + this.tx, y * this.scale + this.ty]; }
   toImage(sx, sy) { return [(sx - this.tx) / this.scale, (sy - this.ty) / this.scale]; }
 
@@ -117,7 +127,7 @@ export class Viewer {
       }
       const out = document.createElement('canvas');
       out.width = this.image.width; out.height = this.image.height;
-      out.getContext('2d').putImageData(applyTools(this.srcData, this.tools), 0, 0);
+      out.getContext('2d').putImageData(applyTools(this.srcData, this.tools, this.materials), 0, 0);
       this.display = out;
       this.lastProcessMs = performance.now() - t0;
       this.canvas.dataset.tools = JSON.stringify(this.tools);
