@@ -7,9 +7,9 @@ import pytest
 
 from nii.matching.compare import (
     CompareSettings,
+    MaterialCode,
     Seen,
     compare,
-    MaterialCode,
     material_from_false_colour,
     material_from_raw,
     material_map,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -52,9 +53,11 @@ def test_sign_in_use_and_sign_out(db: Database) -> None:
     officer(db)
     with db.session() as s:
         record, token = logins.sign_in(s, "alice", PASSWORD, idle_s=IDLE_S, max_s=MAX_S)
-        assert s.scalar(select(Principal.password_hash).where(Principal.name == "alice")).startswith("scrypt$")
+        stored_hash = s.scalar(select(Principal.password_hash).where(Principal.name == "alice"))
         stored = s.get(LoginSession, record.id)
-        assert stored is not None and token.split("_")[2] not in stored.secret_sha256
+    assert stored_hash.startswith("scrypt$") and PASSWORD not in stored_hash
+    secret = token.split("_", 2)[2]
+    assert stored is not None and stored.secret_sha256 == hashlib.sha256(secret.encode()).hexdigest()
     assert token.startswith("niis_") and record.principal.name == "alice" and record.principal.has_password
     assert timedelta(seconds=IDLE_S - 5) < record.expires_at - record.created_at <= timedelta(seconds=IDLE_S)
     assert who(db, token) == "alice"

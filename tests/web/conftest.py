@@ -65,3 +65,16 @@ def browser():
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser tab (1600x900); fails the test on any uncaught page error."""
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    p.set_default_timeout(20_000)
+    yield p
+    context.close()
+    assert not errors, errors

@@ -15,7 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import update
-from webhelpers import OFFICER_PASSWORD, SAMPLES, sample_declaration, synthetic_scan, upload
+from webhelpers import (
+    OFFICER_PASSWORD,
+    SAMPLES,
+    centre_pixel,
+    open_case,
+    sample_declaration,
+    sign_in,
+    synthetic_scan,
+    upload,
+)
 
 from nii.store import Database, audit
 from nii.store.models import LoginSession, utcnow
@@ -25,34 +34,6 @@ XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 SCREENSHOTS = os.environ.get("NII_WEB_SCREENSHOTS")
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1600, "height": 900})
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    p.set_default_timeout(20_000)
-    yield p
-    context.close()
-    assert not errors, errors
-
-
-def sign_in(page, name: str = "officer", password: str = OFFICER_PASSWORD) -> None:
-    page.wait_for_selector("#login-name")
-    page.fill("#login-name", name)
-    page.fill("#login-password", password)
-    page.click("#login-submit")
-
-
-def open_case(page, case_id: str) -> None:
-    page.wait_for_selector(f"#canvas[data-rendered='{case_id}']")
-
-
-def centre_pixel(page) -> list[int]:
-    return page.evaluate(
-        "() => { const c = document.querySelector('#canvas');"
-        " return [...c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data]; }"
-    )
 
 
 def hostile_declaration() -> dict:

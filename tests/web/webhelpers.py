@@ -164,3 +164,36 @@ def upload(
     )
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def sign_in(page, name: str = "officer", password: str = OFFICER_PASSWORD) -> None:
+    """Fill and send the page's sign-in form."""
+    page.wait_for_selector("#login-name")
+    page.fill("#login-name", name)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+
+
+def open_case(page, case_id: str) -> None:
+    """Wait until the viewer has drawn case `case_id`."""
+    page.wait_for_selector(f"#canvas[data-rendered='{case_id}']")
+
+
+def canvas_pixel(page, x: float, y: float) -> list[int]:
+    """RGBA of the viewer canvas at canvas pixel (x, y)."""
+    return page.evaluate(
+        "([x, y]) => [...document.querySelector('#canvas').getContext('2d')"
+        ".getImageData(Math.round(x), Math.round(y), 1, 1).data]",
+        [x, y],
+    )
+
+
+def image_pixel(page, x: float, y: float) -> list[int]:
+    """RGBA of the viewer canvas where image pixel (x, y) is drawn."""
+    sx, sy = page.evaluate("([x, y]) => window.__nii.caseView.viewer.toScreen(x, y)", [x, y])
+    return canvas_pixel(page, sx, sy)
+
+
+def centre_pixel(page) -> list[int]:
+    w, h = page.evaluate("() => { const c = document.querySelector('#canvas'); return [c.width, c.height]; }")
+    return canvas_pixel(page, w // 2, h // 2)

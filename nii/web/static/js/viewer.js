@@ -115,7 +115,12 @@ export class Viewer {
     this.tools = { ...tools };
     clearTimeout(this.processTimer);
     if (!this.image) return;
-    if (isDefault(this.tools)) { this.display = this.image; this.requestRender(); return; }
+    if (isDefault(this.tools)) {
+      this.display = this.image;
+      this.canvas.dataset.tools = JSON.stringify(this.tools);
+      this.requestRender();
+      return;
+    }
     const run = () => {
       const t0 = performance.now();
       if (!this.srcData) {
