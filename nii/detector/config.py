@@ -77,7 +77,7 @@ class TrainConfig:
 
     input_size: int = 384  # square network input S, pixels (letterboxed)
     batch_size: int = 16  # images per step
-    epochs: int = 40  # epochs of the cosine schedule (the time budget may shorten it)
+    epochs: int = 40  # epochs of the cosine schedule (with a time budget: at most; cosine follows the clock)
     lr: float = 0.004  # peak AdamW learning rate
     weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to norms and biases)
     warmup_epochs: float = 1.0  # linear warm-up length, epochs
@@ -87,7 +87,7 @@ class TrainConfig:
     num_workers: int = 1  # data-loader worker processes (2-core machines: 1)
     threads: int = 2  # torch intra-op threads
     seed: int = 0  # seed for weights, sampling and augmentation
-    time_budget_min: float | None = None  # stop after the epoch that crosses this many minutes (None: off)
+    time_budget_min: float | None = None  # stop (validate, save) when this many minutes are spent (None: off)
     eval_every: int = 1  # validate every this many epochs (and at the end)
     val_images: int = 300  # validate on at most this many images (a fixed subset)
     score_threshold: float = 0.01  # minimum score kept for validation mAP

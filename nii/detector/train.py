@@ -73,12 +73,17 @@ class EMA:
                 ema_v.copy_(v)
 
 
-def lr_at(step: int, total: int, warmup: int, peak: float, min_ratio: float) -> float:
+def lr_at(step: int, total: int, warmup: int, peak: float, min_ratio: float,
+          progress: float | None = None) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine from ``peak`` to ``peak * min_ratio`` at ``total``.
+
+    ``progress`` (0-1, the share of a time budget spent) drives the cosine when it is ahead of the step
+    count, so a time-budgeted run anneals fully however fast the (shared) machine turns out to be.
     """
     if step < warmup:
         return peak * (step + 1) / warmup
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    t = (step - warmup) / max(1, total - warmup)
+    t = min(1.0, max(t, progress or 0.0))
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -208,9 +213,14 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         t0 = time.monotonic()
         sums = {"loss": 0.0, "cls": 0.0, "box": 0.0}
         bar = tqdm(loader, desc=f"epoch {epoch}/{planned}", disable=not progress, leave=False, unit="batch")
+        done = 0
         for i, batch in enumerate(bar):
+            used = elapsed + time.monotonic() - t0
+            if budget_s is not None and used >= budget_s:
+                break  # the budget ends mid-epoch: validate and save what there is
             step = (epoch - 1) * steps + i
-            lr = lr_at(step, planned * steps, warmup, t_cfg.lr, t_cfg.min_lr_ratio)
+            lr = lr_at(step, planned * steps, warmup, t_cfg.lr, t_cfg.min_lr_ratio,
+                       used / budget_s if budget_s is not None else None)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             images = batch["images"].contiguous(memory_format=torch.channels_last)
@@ -227,26 +237,22 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
             optimizer.step()
             ema.update(model)
             images_seen += len(images)
+            done += 1
             for k in sums:
                 sums[k] += losses[k].item()
             bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.3f}", lr=f"{lr:.2e}")
         bar.close()
         train_s = time.monotonic() - t0
-        ips = len(loader) * t_cfg.batch_size / max(train_s, 1e-9)
+        ips = done * t_cfg.batch_size / max(train_s, 1e-9)
+        out_of_time = budget_s is not None and elapsed + train_s >= budget_s
         metrics: dict[str, float] = {}
-        if val_samples and (epoch % t_cfg.eval_every == 0 or epoch == planned):
+        if val_samples and (epoch % t_cfg.eval_every == 0 or epoch == planned or out_of_time):
             metrics = evaluate_map(ema.module, val_samples, classes, t_cfg.input_size,
                                    batch_size=t_cfg.batch_size, score_threshold=t_cfg.score_threshold)
             last_metrics = metrics
         seconds = time.monotonic() - t0
         elapsed += seconds
-        if budget_s is not None and epoch == start_epoch and planned > epoch:
-            fit = max(epoch, int(budget_s / max(seconds, 1e-9)))  # epochs the whole budget allows
-            if fit < planned:
-                log.info("time budget %.1f min allows about %d epochs; cosine schedule set to %d",
-                         budget_s / 60, fit, fit)
-                planned = fit
-        row = {"epoch": epoch, **{k: round(v / steps, 5) for k, v in sums.items()}, "lr": f"{lr:.3e}",
+        row = {"epoch": epoch, **{k: round(v / max(done, 1), 5) for k, v in sums.items()}, "lr": f"{lr:.3e}",
                "map50": round(metrics["map50"], 4) if metrics else "",
                "map50_95": round(metrics["map50_95"], 4) if metrics else "", "seconds": round(seconds, 1),
                "images_per_s": round(ips, 2)}
@@ -263,7 +269,6 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         improved = bool(metrics) and (best is None or metrics["map50_95"] > best)
         if improved:
             best = metrics["map50_95"]
-        out_of_time = budget_s is not None and elapsed >= budget_s
         state = {"spec": spec_to_dict(spec), "classes": classes, "model": model.state_dict(),
                  "ema": ema.module.state_dict(), "ema_updates": ema.updates,
                  "optimizer": optimizer.state_dict(),

@@ -74,3 +74,10 @@ def test_unknown_config_key_is_a_config_error(tmp_path: Path) -> None:
 )
 def test_schedule_warmup_then_cosine(step: int, expected: float) -> None:
     assert lr_at(step, 100, 10, 1.0, 0.1) == pytest.approx(expected, abs=1e-6)
+
+
+def test_time_budget_progress_drives_the_cosine_when_ahead_of_the_steps() -> None:
+    assert lr_at(20, 100, 10, 1.0, 0.1, progress=1.0) == pytest.approx(0.1)  # budget spent: fully annealed
+    assert lr_at(55, 100, 10, 1.0, 0.1, progress=0.5) == pytest.approx(0.55)  # equal: the same point
+    assert lr_at(55, 100, 10, 1.0, 0.1, progress=0.1) == pytest.approx(0.55)  # steps ahead: steps rule
+    assert lr_at(5, 100, 10, 1.0, 0.1, progress=0.9) == pytest.approx(0.6)  # warm-up is by steps
