@@ -652,7 +652,7 @@ def _run_serve(args: argparse.Namespace) -> None:
                         f"  {case.get('station_scan_id', '?'):<10} {state!s:<10} "
                         f"{case.get('decision') or '':<8} {case.get('id', case.get('detail', ''))}"
                     )
-                print(f"samples loaded; officer worklist: GET {base}/v1/queue (keys: `nii keys create`)")
+                print(f"samples loaded; officer page: {base}/ (nii users add NAME --role officer --password)")
             except NiiError as exc:
                 print(f"nii serve: --load-samples: {exc}", file=sys.stderr)
 

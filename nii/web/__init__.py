@@ -1,8 +1,9 @@
 """The officer review page: static HTML, CSS and ES modules served by the service at `/`.
 
-Nothing is fetched from outside the service (no CDN). The page talks to the same `/v1` API with the
-officer's API key, kept in the tab's sessionStorage only; a strict Content-Security-Policy allows
-scripts, styles and connections to this origin alone, so declaration text can never run as code.
+Nothing is fetched from outside the service (no CDN). Officers sign in with account name and
+password (`POST /v1/session`); the page talks to the same `/v1` API with that session token, kept in
+the tab's sessionStorage only. A strict Content-Security-Policy allows scripts, styles and
+connections to this origin alone, so declaration text can never run as code.
 """
 
 from __future__ import annotations

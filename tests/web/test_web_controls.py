@@ -63,6 +63,11 @@ def wait_tools(page, fragment: str) -> None:
     frame(page)
 
 
+def until(page, condition: str) -> None:
+    """Until `condition` (JavaScript over the viewer `v`) holds."""
+    page.wait_for_function(f"() => {{ const v = window.__nii.caseView.viewer; return {condition}; }}")
+
+
 def frame(page) -> None:
     """Until the page has drawn the next frame."""
     page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -138,13 +143,14 @@ def test_viewer_controls(live, page) -> None:
     at = view(page)
     page.focus("#t-thr")
     press(page, "ArrowRight", 14)
-    assert page.text_content("#t-thr-v") == "0.70"
+    page.wait_for_function("() => document.querySelector('#t-thr-v').textContent === '0.70'")
     assert page.evaluate("() => window.__nii.caseView.viewer.visibleBoxes().map(b => b.key)") == ["d0", "d2"]
     assert view(page) == at
     frame(page)
     unboxed = image_pixel(page, *edge)
     assert near(boxed, ORANGE) and not near(unboxed, ORANGE)  # the outline is gone
     press(page, "ArrowLeft", 14)
+    page.wait_for_function("() => document.querySelector('#t-thr-v').textContent === '0.00'")
     frame(page)
     assert image_pixel(page, *edge) == boxed
 
@@ -170,6 +176,7 @@ def test_viewer_controls(live, page) -> None:
     wait_tools(page, '"contrast":0.5')
     assert stats(page)["std"] < 0.7 * base["std"]
     press(page, "t")
+    wait_tools(page, '"brightness":0,"contrast":1')
 
     # invert by its checkbox: each channel becomes 255 minus itself
     before = centre_pixel(page)
@@ -195,30 +202,36 @@ def test_viewer_controls(live, page) -> None:
     page.locator("#canvas").focus()
     fit = view(page)
     press(page, "+")
+    until(page, f"v.scale > {fit['scale'] * 1.2}")
     assert view(page)["scale"] == pytest.approx(fit["scale"] * 1.25)
     press(page, "-")
+    until(page, f"v.scale < {fit['scale'] * 1.05}")
     assert view(page)["scale"] == pytest.approx(fit["scale"])
     press(page, "ArrowLeft")
+    until(page, f"v.tx > {fit['tx'] + 30}")
     assert view(page)["tx"] == pytest.approx(fit["tx"] + 60)
     press(page, "0")
+    until(page, f"v.tx < {fit['tx'] + 30}")
     assert view(page) == pytest.approx(fit)
     box = page.locator("#canvas").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx, cy)
     page.mouse.wheel(0, -100)
-    page.wait_for_function(f"() => window.__nii.caseView.viewer.scale > {fit['scale'] * 1.1}")
+    until(page, f"v.scale > {fit['scale'] * 1.1}")
     zoomed = view(page)
     page.mouse.down()
     page.mouse.move(cx + 80, cy + 30, steps=4)
     page.mouse.up()
+    until(page, f"v.tx > {zoomed['tx'] + 70}")
     moved = view(page)
     assert (moved["tx"] - zoomed["tx"], moved["ty"] - zoomed["ty"]) == pytest.approx((80, 30), abs=1)
 
     # draw mode on and off; decision keys arm and Escape disarms
     press(page, "d")
-    assert page.evaluate("() => document.querySelector('#canvas').classList.contains('drawing')")
+    page.wait_for_selector("#canvas.drawing")
+    assert page.evaluate("() => window.__nii.caseView.viewer.drawMode") is True
     press(page, "Escape")
-    assert not page.evaluate("() => document.querySelector('#canvas').classList.contains('drawing')")
+    page.wait_for_selector("#canvas.drawing", state="detached")
     press(page, "2")
     page.wait_for_selector("button.decide.armed[data-outcome='inspected_cleared']")
     assert "Confirm: Inspected, cleared" in page.text_content("#confirm")

@@ -108,8 +108,8 @@ export class Worklist {
 
   renderPager() {
     const from = this.items.length ? this.offset + 1 : 0;
-    $('#wl-range').textContent = this.total > this.pageSize || this.offset > 0
-      ? `${from}–${this.offset + this.items.length} of ${this.total}` : '';
+    $('.pager').hidden = this.total <= this.pageSize && this.offset === 0; // one page: nothing to page
+    $('#wl-range').textContent = `${from}–${this.offset + this.items.length} of ${this.total}`;
     $('#wl-prev').disabled = this.offset === 0;
     $('#wl-next').disabled = this.offset + this.pageSize >= this.total;
   }
