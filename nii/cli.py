@@ -573,6 +573,56 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
         )
 
 
+# --- nii tune-policy -----------------------------------------------------------------------------
+
+
+def _add_tune_policy(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune-policy",
+        help="choose per-class detection floors of a policy on labelled parcels (a `nii synth` folder)",
+        description="Run the model once over labelled parcels, then search per-class detection score "
+        "floors that maximise misdeclared flagged + compliant released while keeping prohibited "
+        "parcels stopped at or above --min-prohibited. Writes a policy YAML; tune on validation "
+        "parcels, then measure it with `nii eval-triage --policy OUT --data TEST`.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder written by `nii synth` (validation)")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
+    p.add_argument("--policy", type=Path, default=None, help="policy YAML to start from (default: shipped)")
+    p.add_argument("--out", type=Path, required=True, help="tuned policy YAML to write")
+    p.add_argument("--version", required=True, help="version string of the tuned policy")
+    p.add_argument("--min-prohibited", type=float, default=None,
+                   help="floor on the share of prohibited parcels held or referred (default: the "
+                   "starting policy's share on these parcels)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N parcels")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
+    p.set_defaults(func=_run_tune_policy)
+
+
+def _run_tune_policy(args: argparse.Namespace) -> None:
+    from nii.runtime import load_detector
+    from nii.triage import load_policy
+    from nii.triage.policy import DEFAULT_POLICY_PATH
+    from nii.triage.tune import collect, tune_floors, write_policy
+
+    policy = load_policy(args.policy)
+    detector = load_detector(args.model, threads=args.threads)
+    parcels = collect(args.data, detector, policy, limit=args.limit, progress=True)
+    result = tune_floors(parcels, policy, list(detector.classes), min_prohibited=args.min_prohibited)
+    note = f"{result.parcels} parcels of {args.data}, model {detector.sha256[:12]}"
+    write_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
+
+    names = ("prohibited stopped", "misdeclared flagged", "compliant released")
+
+    def fmt(s: tuple) -> str:
+        return "   ".join(f"{k} {'-' if v is None else f'{v:.1%}'}" for k, v in zip(names, s, strict=True))
+
+    print(f"{result.parcels} parcels")
+    print(f"before: {fmt(result.before)}")
+    print(f"after:  {fmt(result.after)}")
+    print("floors: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.policy.min_score_by_class.items())))
+    print(f"wrote {args.out} (version {args.version})")
+
+
 # --- nii serve / users / keys / audit --------------------------------------------------------------
 
 
@@ -927,6 +977,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_triage,
     _add_classify_description,
     _add_eval_triage,
+    _add_tune_policy,
     _add_serve,
     _add_users,
     _add_keys,

@@ -277,6 +277,23 @@ def classify_line(
     only serves the implausible-value flag (exactly 0 or 1).
     """
     taxonomy = taxonomy or load_taxonomy()
+    key = (id(taxonomy), description, hs_code, value)
+    cached = _LINES.get(key)
+    if cached is not None and cached[0] is taxonomy:
+        return cached[1]
+    result = _classify(description, hs_code, taxonomy, value)
+    if len(_LINES) >= _LINES_MAX:
+        _LINES.clear()
+    _LINES[key] = (taxonomy, result)
+    return result
+
+
+# Declared lines repeat a lot (the same shop, the same goods); results are immutable, so they are shared.
+_LINES: dict[tuple, tuple[Taxonomy, LineClass]] = {}
+_LINES_MAX = 65_536
+
+
+def _classify(description: str, hs_code: str | None, taxonomy: Taxonomy, value: float | None) -> LineClass:
     tokens, tail, romance = _tokens(description, taxonomy)
     flags: list[Flag] = []
     matches = [m for _, m in _text_matches(tokens, taxonomy, tail, romance or None)]

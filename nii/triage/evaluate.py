@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +78,29 @@ class _FixedDetector:
         return self._detections
 
 
+Shares = tuple[float | None, float | None, float | None]
+
+
+def group_shares(rows: Iterable[tuple[frozenset[str], str]]) -> Shares:
+    """(prohibited stopped, misdeclared flagged, compliant released) from (labels, outcome) rows."""
+    groups: dict[str, Counter[str]] = {g: Counter() for g in ("prohibited", "misdeclared", "compliant")}
+    for labels, outcome in rows:
+        if str(Misdeclaration.PROHIBITED_ITEM) in labels:
+            groups["prohibited"][outcome] += 1
+        if labels & MISDECLARED:
+            groups["misdeclared"][outcome] += 1
+        if labels == {COMPLIANT}:
+            groups["compliant"][outcome] += 1
+
+    def share(counter: Counter[str], outcomes: tuple[Outcome, ...]) -> float | None:
+        total = sum(counter.values())
+        return None if total == 0 else round(sum(counter[str(o)] for o in outcomes) / total, 4)
+
+    flagged = (Outcome.REFER, Outcome.HOLD)
+    return (share(groups["prohibited"], flagged), share(groups["misdeclared"], flagged),
+            share(groups["compliant"], (Outcome.RELEASE,)))
+
+
 def _ground_truth(data: Path) -> dict[str, Detections]:
     try:
         coco = json.loads((data / "annotations.json").read_text(encoding="utf-8"))
@@ -100,14 +123,12 @@ def _ground_truth(data: Path) -> dict[str, Detections]:
         raise DatasetError(f"{data}/annotations.json: cannot read ground-truth boxes ({exc})") from exc
 
 
-def _records(data: Path, limit: int | None) -> Iterator[dict]:
+def read_records(data: Path, limit: int | None = None) -> list[dict]:
+    """The first `limit` records (all when None) of DIR/declarations.jsonl."""
     path = data / "declarations.jsonl"
     try:
         with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh):
-                if limit is not None and n >= limit:
-                    return
-                yield json.loads(line)
+            return [json.loads(line) for n, line in enumerate(fh) if limit is None or n < limit]
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc}); is {data} a `nii synth` folder?") from exc
 
@@ -126,10 +147,10 @@ def evaluate_triage(
         raise ValueError("give a detector, or oracle=True to use the ground-truth boxes")
     policy = policy or load_policy()
     truth = _ground_truth(data) if oracle else {}
-    records = list(_records(data, limit))
+    records = read_records(data, limit)
     per_label: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter[str] = Counter()
-    groups = {"prohibited": Counter(), "misdeclared": Counter(), "compliant": Counter()}
+    rows: list[tuple[frozenset[str], str]] = []
     timings, errors, controls = [], 0, 0
     sha = "ground-truth" if oracle else detector.sha256  # type: ignore[union-attr]
     iterator = records
@@ -151,30 +172,21 @@ def evaluate_triage(
         timings.append(decision.elapsed_ms)
         controls += decision.random_control
         outcome = str(decision.outcome)
-        labels = set(record["ground_truth"]["labels"])
+        labels = frozenset(record["ground_truth"]["labels"])
         for label in labels:
             per_label[label][outcome] += 1
         reasons.update({r.code for r in decision.reasons})
-        if str(Misdeclaration.PROHIBITED_ITEM) in labels:
-            groups["prohibited"][outcome] += 1
-        if labels & MISDECLARED:
-            groups["misdeclared"][outcome] += 1
-        if labels == {COMPLIANT}:
-            groups["compliant"][outcome] += 1
+        rows.append((labels, outcome))
 
-    def share(counter: Counter, outcomes: tuple[Outcome, ...]) -> float | None:
-        total = sum(counter.values())
-        return None if total == 0 else round(sum(counter[str(o)] for o in outcomes) / total, 4)
-
-    flagged = (Outcome.REFER, Outcome.HOLD)
+    prohibited, misdeclared, compliant = group_shares(rows)
     return TriageReport(
         data=str(data),
         parcels=len(records) - errors,
         errors=errors,
         per_label={k: {str(o): v[str(o)] for o in Outcome} for k, v in sorted(per_label.items())},
-        prohibited_stopped=share(groups["prohibited"], flagged),
-        misdeclared_flagged=share(groups["misdeclared"], flagged),
-        compliant_released=share(groups["compliant"], (Outcome.RELEASE,)),
+        prohibited_stopped=prohibited,
+        misdeclared_flagged=misdeclared,
+        compliant_released=compliant,
         random_controls=controls,
         reason_counts=dict(reasons.most_common()),
         median_ms=float(np.median(timings)) if timings else 0.0,

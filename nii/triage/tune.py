@@ -1,0 +1,133 @@
+"""`tune-policy`: choose per-class detection score floors on labelled parcels (a `nii synth` folder).
+
+The detector runs once per parcel; each candidate policy then only re-filters the stored detections,
+compares and decides, so a search over hundreds of policies takes seconds. The search is coordinate
+ascent over classes: it maximises (misdeclared flagged + compliant released) while keeping the share
+of prohibited parcels stopped at or above a floor (by default: where the starting policy had it).
+Tune on validation parcels, then measure the tuned policy on a test folder with another seed
+(`nii eval-triage --policy`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from nii.errors import NiiError
+from nii.matching.compare import MaterialProfile, compare
+from nii.matching.declaration import Declaration, parse_declaration
+from nii.matching.taxonomy import Taxonomy, load_taxonomy
+from nii.runtime.detector import Detections
+from nii.triage.evaluate import Shares, group_shares, read_records
+from nii.triage.pipeline import DetectorLike, detections_to_seen, load_scan, material_profile
+from nii.triage.policy import Policy
+
+log = logging.getLogger(__name__)
+
+FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # candidate score floors (below the card's: no effect)
+
+
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """One labelled parcel with what the detector saw, ready to be decided under any policy."""
+
+    name: str
+    labels: frozenset[str]
+    declaration: Declaration
+    detections: Detections
+    material: MaterialProfile
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class TuneResult:
+    policy: Policy
+    before: Shares
+    after: Shares
+    parcels: int
+    steps: list[dict]  # accepted changes: class, floor, shares
+
+
+def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | None = None,
+            progress: bool = False) -> list[Parcel]:
+    """Detect and profile every parcel of a synth folder once."""
+    records = read_records(data, limit)
+    if progress:
+        from tqdm import tqdm
+
+        records = tqdm(records, desc="detect", unit="parcel")
+    out = []
+    for record in records:
+        name = record["file_name"]
+        try:
+            declaration = parse_declaration(record["declaration"], source=name)
+            scan = load_scan(data / "images" / name)
+        except (NiiError, KeyError) as exc:
+            log.warning("parcel %s: skipped (%s)", name, exc)
+            continue
+        out.append(Parcel(name, frozenset(record["ground_truth"]["labels"]), declaration,
+                          detector.detect(scan.rgb), material_profile(scan, policy), scan.sha256))
+    return out
+
+
+def shares(parcels: list[Parcel], policy: Policy, taxonomy: Taxonomy) -> Shares:
+    """(prohibited stopped, misdeclared flagged, compliant released) under `policy`."""
+    rows = []
+    for p in parcels:
+        comparison = compare(p.declaration, detections_to_seen(p.detections, policy), taxonomy=taxonomy,
+                             material=p.material, settings=policy.comparison)
+        rows.append((p.labels, str(policy.decide(comparison.findings, p.sha256).outcome)))
+    return group_shares(rows)
+
+
+def _objective(s: Shares, min_prohibited: float) -> float:
+    prohibited, misdeclared, compliant = (v if v is not None else 1.0 for v in s)
+    if prohibited < min_prohibited:
+        return -1.0
+    return misdeclared + compliant
+
+
+def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
+                min_prohibited: float | None = None, floors: tuple[float, ...] = FLOORS,
+                rounds: int = 2) -> TuneResult:
+    """Coordinate ascent over per-class detection floors (`detection.by_class` of the policy).
+
+    Floors only raise the model card's thresholds, so they trade alarms on benign classes against
+    recall; `min_prohibited` None keeps the share of prohibited parcels stopped where it started.
+    """
+    if not parcels:
+        raise NiiError("no parcels to tune on")
+    taxonomy = load_taxonomy()
+    before = shares(parcels, policy, taxonomy)
+    if min_prohibited is None:
+        min_prohibited = before[0] if before[0] is not None else 0.0
+    best, best_score = policy, _objective(before, min_prohibited)
+    steps = []
+    for _ in range(rounds):
+        changed = False
+        for name in classes:
+            for floor in floors:
+                by_class = {**best.min_score_by_class, name: floor}
+                candidate = replace(best, min_score_by_class=by_class)
+                s = shares(parcels, candidate, taxonomy)
+                score = _objective(s, min_prohibited)
+                if score > best_score + 1e-9:
+                    best, best_score, changed = candidate, score, True
+                    steps.append({"class": name, "floor": floor, "shares": s})
+                    log.info("%s floor %.2f: prohibited %s misdeclared %s compliant %s", name, floor, *s)
+        if not changed:
+            break
+    return TuneResult(best, before, shares(parcels, best, taxonomy), len(parcels), steps)
+
+
+def write_policy(source: Path, policy: Policy, version: str, out: Path, note: str) -> None:
+    """Copy the policy YAML at `source` with the tuned floors and a new version (comments are not kept)."""
+    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    raw["version"] = version
+    raw.setdefault("detection", {})["by_class"] = {k: float(v) for k, v in
+                                                   sorted(policy.min_score_by_class.items())}
+    header = f"# nii triage policy, detection floors tuned by `nii tune-policy`: {note}\n"
+    out.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
