@@ -12,12 +12,13 @@ import pytest
 
 from nii.cli import main
 from nii.errors import ConfigError
-from nii.matching.compare import Finding
+from nii.matching.compare import Finding, MaterialProfile
 from nii.matching.declaration import parse_declaration, read_declaration
 from nii.runtime.detector import Detections
 from nii.triage.evaluate import evaluate_triage
 from nii.triage.pipeline import Scan, load_scan, triage
-from nii.triage.policy import Outcome, load_policy
+from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
+from nii.triage.tune import Parcel, tune_floors, write_policy
 from nii.types import CLASS_NAMES
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
@@ -224,3 +225,38 @@ def test_classify_description_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["classify-description", "cadeau"]) == 0
     assert "vague_description" in capsys.readouterr().out
     assert main(["classify-description", "toy", "--hs", "12AB"]) == 2
+
+
+def _parcel(name: str, labels: set[str], line: tuple, *found: tuple[str, float]) -> Parcel:
+    return Parcel(name, frozenset(labels), _declaration(line), FakeDetector(*found).detect(_scan().rgb),
+                  MaterialProfile(0.5, 0.3, 0.2, 0.3, "false_colour", None), (name * 64)[:64])
+
+
+def test_tune_floors_cuts_false_alarms_and_keeps_prohibited(tmp_path: Path) -> None:
+    shirt = ("t-shirt", 1, 0.2, 15.0)
+    parcels = [
+        *(_parcel(f"c{i}", {"compliant"}, shirt, ("bottle", 0.45)) for i in range(4)),  # false alarms
+        *(_parcel(f"u{i}", {"undeclared_item"}, shirt, ("bottle", 0.85)) for i in range(2)),
+        _parcel("g", {"prohibited_item"}, shirt, ("gun", 0.6)),
+    ]
+    result = tune_floors(parcels, NO_RANDOM, ["gun", "bottle"])
+    assert result.before == (1.0, 1.0, 0.0)
+    assert result.after == (1.0, 1.0, 1.0)
+    assert 0.45 < result.policy.min_score_by_class["bottle"] <= 0.85
+    assert result.policy.min_score_by_class.get("gun", 0.0) <= 0.6  # the gun parcel stays stopped
+    out = tmp_path / "tuned.yaml"
+    write_policy(DEFAULT_POLICY_PATH, result.policy, "test-tuned", out, "unit test")
+    tuned = load_policy(out)
+    assert tuned.version == "test-tuned"
+    assert tuned.min_score_by_class == result.policy.min_score_by_class
+    assert tuned.rules == NO_RANDOM.rules
+
+
+def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _mini_synth(tmp_path / "synth")
+    out = tmp_path / "tuned.yaml"
+    assert main(["tune-policy", "--data", str(tmp_path / "synth"), "--out", str(out), "--version", "t1"]) == 0
+    assert load_policy(out).version == "t1"
+    assert "after:" in capsys.readouterr().out
+    missing = str(tmp_path / "nothing")
+    assert main(["tune-policy", "--data", missing, "--out", str(out), "--version", "t"]) == 2
