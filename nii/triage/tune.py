@@ -19,7 +19,7 @@ import yaml
 from nii.errors import NiiError
 from nii.matching.compare import MaterialProfile, compare
 from nii.matching.declaration import Declaration, parse_declaration
-from nii.matching.taxonomy import Taxonomy, load_taxonomy
+from nii.matching.taxonomy import Group, Taxonomy, load_taxonomy
 from nii.runtime.detector import Detections
 from nii.triage.evaluate import Shares, group_shares, read_records
 from nii.triage.pipeline import DetectorLike, detections_to_seen, load_scan, material_profile
@@ -95,12 +95,16 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
                 rounds: int = 2) -> TuneResult:
     """Coordinate ascent over per-class detection floors (`detection.by_class` of the policy).
 
-    Floors only raise the model card's thresholds, so they trade alarms on benign classes against
-    recall; `min_prohibited` None keeps the share of prohibited parcels stopped where it started.
+    Floors only raise the model card's thresholds, so they trade alarms against recall; classes of
+    the taxonomy's prohibited group are never raised (a few parcels of tuning data cannot justify
+    missing weapons), and `min_prohibited` None keeps the share of prohibited parcels stopped where
+    it started.
     """
     if not parcels:
         raise NiiError("no parcels to tune on")
     taxonomy = load_taxonomy()
+    classes = [c for c in classes if c not in taxonomy.categories or
+               taxonomy.categories[c].group is not Group.PROHIBITED]
     before = shares(parcels, policy, taxonomy)
     if min_prohibited is None:
         min_prohibited = before[0] if before[0] is not None else 0.0
