@@ -111,7 +111,8 @@ def _load_detector(settings: Settings) -> DetectorLike | None:
     from nii.runtime import load_detector
 
     try:
-        return load_detector(settings.model_path, threads=settings.detector_threads)
+        return load_detector(settings.model_path, threads=settings.detector_threads,
+                             fp16=settings.detector_fp16)
     except ModelError as exc:
         if settings.environment == "production":
             raise

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     policy_path: Path | None = None  # default: the shipped policy
     taxonomy_path: Path | None = None  # default: the shipped taxonomy
     detector_threads: Annotated[int, Field(ge=1, le=64)] | None = None
+    detector_fp16: bool = False  # fp16 on a GPU provider (CUDA / TensorRT); ignored on CPU
     workers: Annotated[int, Field(ge=1, le=64)] = 1  # analysis threads
     queue_size: Annotated[int, Field(ge=1, le=100_000)] = 64  # accepted, not yet analysed scans
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024  # whole multipart body
