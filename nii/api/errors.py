@@ -114,6 +114,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; see /docs for the API"
+    elif exc.status_code == 400:
+        # Starlette and FastAPI raise 400 only when they cannot read the body (not UTF-8 JSON, broken
+        # multipart); malformed JSON is already a 422, so all answer as the request validation error
+        # that every route with a body documents.
+        media = (request.headers.get("content-type") or "no content type").split(";")[0]
+        return error_response(
+            422,
+            "invalid_request",
+            f"the request body could not be read as {media} ({detail}); send UTF-8 JSON "
+            "(application/json) or a multipart/form-data upload as the route documents",
+            errors=[{"field": "body", "message": detail}],
+        )
     return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), detail, exc.headers)
 
 

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ MAX_QUANTITY = 100_000
 MAX_WEIGHT_KG = 1_000.0  # a postal parcel is at most 30-70 kg; beyond 1 t the number is nonsense
 MAX_VALUE = 1e9
 MAX_FILE_BYTES = 5_000_000
+MAX_JSON_DEPTH = 8  # a declaration nests 3 levels ({"items": [{...}]}); json.loads recurses per level
 
 # ISO 4217 active codes (plus a few common aliases' targets); an unknown code is an error.
 ISO_4217 = frozenset(
@@ -41,6 +43,10 @@ ISO_4217 = frozenset(
     XPF YER ZAR ZMW ZWL""".split()  # noqa: SIM905
 )
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+# A JSON string: possessive, and running to the end when unterminated, so no input makes it backtrack.
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _HS = re.compile(r"^\d{6}$")
 
 
@@ -118,7 +124,9 @@ class ItemIn(BaseModel):
 class DeclarationIn(BaseModel):
     """A parcel's declaration as it arrives; totals, when given, must agree with the lines."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # An unknown field is refused, not dropped: a misspelt 'total_value' or a field the sender
+    # believes customs reads must not pass silently.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     category: Literal[CATEGORIES] = "sale_of_goods"  # type: ignore[valid-type]
     sender_country: str
@@ -189,8 +197,15 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path or "declaration"
 
 
+def _message(error: Any) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"])
+    model = ItemIn if len(error["loc"]) > 1 else DeclarationIn
+    return f"unknown field; the fields are {', '.join(model.model_fields)}"
+
+
 def _translate(exc: ValidationError, source: str) -> DeclarationError:
-    problems = "; ".join(f"{_field_path(e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+    problems = "; ".join(f"{_field_path(e['loc'])}: {_message(e)}" for e in exc.errors()[:5])
     more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
     return DeclarationError(f"{source}: invalid declaration: {problems}{more}")
 
@@ -230,11 +245,24 @@ def parse_declaration(data: Mapping[str, Any], *, source: str = "declaration") -
     return declaration
 
 
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON `text`; brackets inside strings do not count."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_NESTING_STEP.__getitem__, brackets)), default=0)
+
+
 def declaration_from_json(text: str | bytes, *, source: str = "declaration") -> Declaration:
     """Parse JSON text or bytes (UTF-8) into a `Declaration`."""
     if len(text) > MAX_FILE_BYTES:
         raise DeclarationError(f"{source}: {len(text)} bytes is too large for a declaration")
     try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8-sig")
+        if _json_depth(text) > MAX_JSON_DEPTH:
+            raise DeclarationError(
+                f"{source}: JSON nested more than {MAX_JSON_DEPTH} levels deep; a declaration is one "
+                'object with an "items" list of flat objects'
+            )
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DeclarationError(f"{source}: not valid JSON ({exc}); send a UTF-8 JSON object") from exc

@@ -65,3 +65,39 @@ def test_injection_text_in_a_description_is_stored_verbatim(api: Api, text: str)
     assert response.status_code == 200, response.text
     assert response.json()["declaration"]["items"][0]["description"] == text
     assert api.client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"customs_override": "release"}, "customs_override: unknown field; the fields are category"),
+        ({"items": [{"description": "knife", "hidden": 1}]}, "items[0].hidden: unknown field"),
+        ({"total_value": [[[[[[[[1]]]]]]]]}, "nested more than 8 levels deep"),
+    ],
+    ids=["top-level", "item", "deep"],
+)
+def test_declaration_boundary_names_the_problem(api: Api, change: dict, fragment: str) -> None:
+    import json
+
+    declaration = json.loads((SAMPLES / "scan_00.json").read_text(encoding="utf-8"))
+    declaration.update(change)
+    response = api.upload("decl", data={"declaration": json.dumps(declaration)})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "bad_declaration"
+    assert fragment in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "media", "who"),
+    [
+        ("/v1/webhooks", b'{"name": "\xff"}', "application/json", "admin"),
+        ("/v1/scans", b"--b\r\nNone--b--\r\n", "multipart/form-data; boundary=b", "station"),
+    ],
+    ids=["json-not-utf8", "broken-multipart"],
+)
+def test_unreadable_body_is_422(api: Api, path: str, content: bytes, media: str, who: str) -> None:
+    response = api.client.post(path, content=content, headers={**api.headers(who), "Content-Type": media})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "invalid_request" and "could not be read as" in body["detail"]
+    assert body["errors"][0]["field"] == "body"

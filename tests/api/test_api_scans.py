@@ -199,6 +199,10 @@ def test_audit_of_a_case(api_factory) -> None:
     assert page["records"][2]["actor"] == "officer:officer"
     naive = api.client.get("/v1/audit", params={"since": "2026-01-01T00:00:00"}, headers=api.headers("admin"))
     assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
+    edge = api.client.get(  # past year 9999 once in UTC: was an OverflowError, a 500
+        "/v1/audit", params={"until": "9999-12-31T23:59:59-05:00"}, headers=api.headers("admin")
+    )
+    assert edge.status_code == 400 and "outside the years 1-9999" in edge.json()["detail"]
     period = api.client.get(
         "/v1/audit", params={"since": "2000-01-01T00:00:00Z", "limit": 2}, headers=api.headers("admin")
     ).json()

@@ -77,7 +77,8 @@ def test_valid_declaration_is_normalised() -> None:
         (_with("items.0.description", "phone\x00\x07"), "items[0].description"),
         (_with("items.0.description", "   "), "items[0].description"),
         (_with("items.1.currency", "USD"), "items[1].currency"),
-        (_with("items.0.colour", "red"), "items[0].colour"),
+        (_with("items.0.colour", "red"), "items[0].colour: unknown field; the fields are description"),
+        (_with("total_valeu", 268.0), "total_valeu: unknown field; the fields are category"),
         (_with("total_value", 1.0), "total_value"),
         (_with("category", "bribe"), "category"),
     ],
@@ -94,6 +95,25 @@ def test_bad_declaration_names_the_field(data: dict, field: str) -> None:
 def test_not_a_json_object(text: bytes) -> None:
     with pytest.raises(DeclarationError):
         declaration_from_json(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 50_000 + "]" * 50_000,
+        '{"a":' * 20_000 + "1" + "}" * 20_000,
+        json.dumps({**GOOD, "note": [[[[[[[["x"]]]]]]]]}),
+    ],
+    ids=["deep-array", "deep-object", "nine-levels"],
+)
+def test_deep_nesting_is_refused_before_parsing(text: str) -> None:
+    with pytest.raises(DeclarationError, match="nested more than 8 levels deep"):
+        declaration_from_json(text)
+
+
+def test_brackets_inside_strings_do_not_nest() -> None:
+    data = _with("items.0.description", "box [[[[[[[[[[ {{{{{{{{{{ \\\" ]]]]")
+    assert declaration_from_json(json.dumps(data)).lines[0].description.startswith("box [[[[")
 
 
 @pytest.mark.parametrize(

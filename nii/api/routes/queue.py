@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from nii.api.deps import QueueReaderDep, ServicesDep
-from nii.api.schemas import ClassName, ErrorBody, QueueItem, QueuePage
+from nii.api.schemas import ClassName, QueueItem, QueuePage, error_responses
 from nii.store import cases
 
 router = APIRouter(prefix="/v1/queue", tags=["queue"])
 
 
-@router.get("", response_model=QueuePage, responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+@router.get("", response_model=QueuePage, responses=error_responses(401, 403))
 def get_queue(
     services: ServicesDep,
     officer: QueueReaderDep,

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from nii.api.auth import PERMISSIONS, Permission
 from nii.api.deps import PrincipalDep, ServicesDep
-from nii.api.schemas import AuditPage, AuditRecordOut, ErrorBody
+from nii.api.schemas import AuditPage, AuditRecordOut, ErrorBody, error_responses
 from nii.errors import PermissionDenied
 from nii.store import audit, cases
 
@@ -37,7 +37,7 @@ def me(principal: PrincipalDep) -> Me:
 @router.get(
     "/scans/{case_id}/audit",
     response_model=AuditPage,
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    responses=error_responses(401, 403, 404),
 )
 def case_audit(services: ServicesDep, principal: PrincipalDep, case_id: CaseId) -> AuditPage:
     """The audit records of one case, oldest first (for those who decide cases or read the audit)."""

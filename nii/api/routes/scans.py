@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from nii.api.auth import actor
 from nii.api.deps import DeciderDep, ReaderDep, RetrierDep, ServicesDep, UploaderDep
 from nii.api.errors import Unprocessable, UnsupportedMediaType
-from nii.api.schemas import CasePublic, DecisionIn, ErrorBody
+from nii.api.schemas import CasePublic, DecisionIn, error_responses
 from nii.api.worker import build_scan, decode_raw_channel
-from nii.errors import DeclarationError, ModelError, NotFound, ScanFormatError
+from nii.errors import ModelError, NotFound, ScanFormatError
 from nii.matching import declaration_from_json
 from nii.matching.compare import material_map
 from nii.runtime.preprocess import decode_image
@@ -34,13 +34,7 @@ IMAGE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/tiff", "image/bmp", "application/octet-stream", ""}
 )
 CaseId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
-ERRORS = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    422: {"model": ErrorBody},
-}
+ERRORS = error_responses(401, 403, 404, 409)
 
 
 def _read_part(part: UploadFile | None, name: str) -> bytes | None:
@@ -74,11 +68,7 @@ def _answer(case: CaseRecord, status: int) -> JSONResponse:
     response_model=CasePublic,
     responses={
         200: {"model": CasePublic, "description": "existing case, or decided within ?wait"},
-        413: {"model": ErrorBody},
-        415: {"model": ErrorBody},
-        429: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-        **ERRORS,
+        **error_responses(401, 403, 409, 413, 415, 429, 503),
     },
 )
 def upload_scan(
@@ -95,10 +85,7 @@ def upload_scan(
     if services.detector is None:
         raise ModelError("no model is loaded, so scans cannot be analysed; nothing was stored (see /readyz)")
     services.limiter.take(station.name)
-    try:
-        decl = declaration_from_json(declaration, source="declaration")
-    except RecursionError as exc:  # json.loads on thousands of nested brackets
-        raise DeclarationError("declaration: JSON nested too deeply; send one flat JSON object") from exc
+    decl = declaration_from_json(declaration, source="declaration")
     decl_json, decl_sha = decl.to_json(), declaration_sha256(decl)
     scan_bytes, low_bytes, high_bytes = (
         _read_part(scan, "scan"),

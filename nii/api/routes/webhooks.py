@@ -7,17 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from nii.api.deps import ServicesDep, WebhookAdminDep
-from nii.api.schemas import ErrorBody, SubscriptionCreated, SubscriptionIn, SubscriptionOut
+from nii.api.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut, error_responses
 from nii.store import audit, outbox
 from nii.webhooks import signing_key
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-ERRORS = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-}
+ERRORS = error_responses(401, 403, 404, 409)
 SubId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
 
 

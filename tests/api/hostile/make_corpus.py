@@ -196,6 +196,8 @@ def declarations() -> dict[str, str]:
         "bad_hs_letters.json": with_item(hs_code="ABCDEF"),
         "bad_hs_short.json": with_item(hs_code="12"),
         "unknown_item_field.json": with_item(is_admin=True),
+        "unknown_top_field.json": with_top(is_admin=True),
+        "misspelt_total.json": with_top(total_valeu=1.0),
         "proto_pollution.json": with_item(__proto__={"admin": True}),
         "lone_surrogate.json": with_item(description="knife").replace('"knife"', '"kn\\udc80ife"'),
     }
