@@ -244,7 +244,8 @@ class Detector:
         for start in range(0, len(views), self._batch_limit):
             chunk = views[start:start + self._batch_limit]
             prepared = [self._prepare(view) for view in chunk]
-            boxes, scores = self._run(np.stack([p[0] for p in prepared]))
+            batch = prepared[0][0][None] if len(prepared) == 1 else np.stack([p[0] for p in prepared])
+            boxes, scores = self._run(batch)
             for i, (view, (_, scale, pad)) in enumerate(zip(chunk, prepared, strict=True)):
                 view_boxes = boxes[i] - np.asarray([*pad, *pad], np.float32) if any(pad) else boxes[i]
                 results.append(postprocess(
