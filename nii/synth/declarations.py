@@ -8,23 +8,22 @@ All words, HS codes, value ranges, countries and rates live in ``vocabulary.yaml
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import yaml
 from rapidfuzz import fuzz
 
 from nii.errors import ConfigError, DeclarationError
+from nii.matching.declaration import Declaration, DeclaredLine, parse_declaration
 from nii.synth.contents import ContentItem
 from nii.types import CLASS_NAMES, GOODS_KINDS
 
-CATEGORIES: tuple[str, ...] = ("gift", "sale_of_goods", "documents", "commercial_sample", "returned_goods")
 LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de")
 MATCH_THRESHOLD = 80.0  # rapidfuzz ratio at or above which a description counts as naming a kind
 
@@ -40,70 +39,6 @@ _WEIGHT_ERROR = 0.10  # declared net weight is within +-10 % of the true mass
 _CATEGORY_WEIGHTS = {"gift": 0.45, "sale_of_goods": 0.45, "commercial_sample": 0.06, "returned_goods": 0.04}
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class DeclaredLine:
-    """One line of a declaration, as the sender wrote it."""
-
-    description: str
-    quantity: int
-    net_weight_kg: float
-    value: float  # total value of the line, in `currency`
-    currency: str
-    hs_code: str | None  # 6 digits, or None when the sender left it blank
-    origin_country: str  # ISO 3166 alpha-2
-
-    def __post_init__(self) -> None:
-        if self.quantity < 1 or self.net_weight_kg <= 0 or self.value < 0:
-            raise DeclarationError(
-                f"line {self.description!r}: quantity must be >= 1, weight > 0 and value >= 0, got "
-                f"{self.quantity}, {self.net_weight_kg} kg, {self.value}"
-            )
-        if self.hs_code is not None and not (len(self.hs_code) == 6 and self.hs_code.isdigit()):
-            raise DeclarationError(
-                f"line {self.description!r}: HS code must be 6 digits, got {self.hs_code!r}"
-            )
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Declaration:
-    """A CN23-style customs declaration of one parcel."""
-
-    category: str  # one of CATEGORIES
-    sender_country: str  # ISO 3166 alpha-2
-    recipient_country: str
-    currency: str
-    lines: tuple[DeclaredLine, ...]
-
-    def __post_init__(self) -> None:
-        if self.category not in CATEGORIES:
-            raise DeclarationError(f"category {self.category!r} is not one of {CATEGORIES}")
-        odd = [line.currency for line in self.lines if line.currency != self.currency]
-        if odd:
-            raise DeclarationError(f"every line must be in the parcel currency {self.currency}, got {odd}")
-
-    @property
-    def total_value(self) -> float:
-        return round(sum(line.value for line in self.lines), 2)
-
-    @property
-    def total_net_weight_kg(self) -> float:
-        return round(sum(line.net_weight_kg for line in self.lines), 2)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "category": self.category,
-            "sender_country": self.sender_country,
-            "recipient_country": self.recipient_country,
-            "currency": self.currency,
-            "items": [line.to_json() for line in self.lines],
-            "total_value": self.total_value,
-            "total_net_weight_kg": self.total_net_weight_kg,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +135,9 @@ def make_declaration_with_sources(
     for index in sources:
         language = _pick(rng, LANGUAGES) if mixed else parcel_language
         lines.append(_write_line(contents[index], language, sender, currency, undeclared, rng))
-    declaration = Declaration(_category(contents, rng), sender, recipient, currency, tuple(lines))
-    return declaration, tuple(sources)
+    written = Declaration(_category(contents, rng), sender, recipient, currency, tuple(lines))
+    # Through the reader's boundary schema: a synthetic declaration is exactly what a station may send.
+    return parse_declaration(written.to_json(), source="synthetic declaration"), tuple(sources)
 
 
 def _write_line(

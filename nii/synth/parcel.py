@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nii.matching.declaration import Declaration
 from nii.scanio.falsecolor import Palette, build_lut, render_raw16
 from nii.synth.clutter import CONTAINERS, GOODS_DRAWERS, draw_container
 from nii.synth.contents import ContentItem, ground_truth_labels
-from nii.synth.declarations import Declaration, make_declaration
+from nii.synth.declarations import make_declaration
 from nii.synth.objects import DRAWERS
 from nii.synth.physics import (
     MATERIAL_NAMES,

