@@ -508,6 +508,15 @@ def _run_classify_description(args: argparse.Namespace) -> None:
 # --- nii eval-triage -----------------------------------------------------------------------------
 
 
+def _add_labelled_parcels_options(p: argparse.ArgumentParser, data_help: str, policy_help: str) -> None:
+    """--data, --model, --policy, --limit, --threads: a model and a policy over labelled parcels."""
+    p.add_argument("--data", type=Path, required=True, help=data_help)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
+    p.add_argument("--policy", type=Path, default=None, help=policy_help)
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N parcels")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
+
+
 def _add_eval_triage(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval-triage",
@@ -516,11 +525,8 @@ def _add_eval_triage(sub: argparse._SubParsersAction) -> None:
         "ground-truth label, how many were released, referred and held, plus the share of prohibited "
         "parcels stopped, misdeclared parcels flagged and compliant parcels released.",
     )
-    p.add_argument("--data", type=Path, required=True, help="folder written by `nii synth`")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
-    p.add_argument("--policy", type=Path, default=None, help="policy YAML (default: the shipped one)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N parcels")
-    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
+    _add_labelled_parcels_options(p, "folder written by `nii synth`",
+                                  "policy YAML (default: the shipped one)")
     p.add_argument(
         "--oracle",
         action="store_true",
@@ -585,16 +591,13 @@ def _add_tune_policy(sub: argparse._SubParsersAction) -> None:
         "parcels stopped at or above --min-prohibited. Writes a policy YAML; tune on validation "
         "parcels, then measure it with `nii eval-triage --policy OUT --data TEST`.",
     )
-    p.add_argument("--data", type=Path, required=True, help="folder written by `nii synth` (validation)")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model.onnx (default {DEFAULT_MODEL})")
-    p.add_argument("--policy", type=Path, default=None, help="policy YAML to start from (default: shipped)")
+    _add_labelled_parcels_options(p, "folder written by `nii synth` (validation)",
+                                  "policy YAML to start from (default: the shipped one)")
     p.add_argument("--out", type=Path, required=True, help="tuned policy YAML to write")
     p.add_argument("--version", required=True, help="version string of the tuned policy")
     p.add_argument("--min-prohibited", type=float, default=None,
                    help="floor on the share of prohibited parcels held or referred (default: the "
                    "starting policy's share on these parcels)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N parcels")
-    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime threads")
     p.set_defaults(func=_run_tune_policy)
 
 
