@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from nii.api.samples import wait_ready
 from nii.store import Database, accounts
 from nii.store.accounts import Role
 
@@ -56,18 +57,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_ready(base: str, server: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"nii serve did not become ready at {base} (exit status {server.poll()})")
 
 
 def main() -> int:
@@ -108,7 +97,7 @@ def main() -> int:
     with (folder / "server.log").open("wb") as log:
         server = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        _wait_ready(base, server)
+        wait_ready(base, alive=lambda: server.poll() is None)
         seeded = httpx.post(
             f"{base}/v1/scans?wait=60",
             files={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,9 +28,10 @@ def sample_station_key(db: Database) -> str:
         return accounts.issue_key(s, SAMPLE_STATION, actor="nii serve")[1]
 
 
-def wait_ready(base_url: str, timeout_s: float = 120.0) -> None:
+def wait_ready(base_url: str, timeout_s: float = 120.0, alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll /readyz until 200; UsageError after `timeout_s` or as soon as `alive()` turns false."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                 return
