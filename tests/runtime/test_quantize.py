@@ -58,7 +58,11 @@ def test_int8_outputs_stay_close_to_fp32(exported: Path, scans: Path, tmp_path: 
 
     float_session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     int8_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    graph = onnx.load(str(out)).graph
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+    # The stem reads the float image itself (kept in float), and its name is in the card.
+    stem = [n for n in graph.node if n.op_type == "Conv" and n.input[0] == graph.input[0].name]
+    assert [n.name for n in stem] == q["float_stem"] and len(stem) == 1
     batch = np.concatenate(list(calibration_batches(calibration_images(scans)[4:], card.input)))
     ref_boxes, ref_scores = float_session.run(None, {"images": batch})
     boxes, scores = int8_session.run(None, {"images": batch})
