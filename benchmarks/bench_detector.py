@@ -19,13 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+from nii.runtime.session import open_session
 
 
 def _spec(arg: str) -> tuple[Path, int | None]:
@@ -45,7 +39,7 @@ def main() -> None:
     entries = []
     for arg in args.model + args.peer:
         path, size = _spec(arg)
-        session = _session(path, args.threads)
+        session = open_session(path, providers=["CPUExecutionProvider"], threads=args.threads)
         shape = session.get_inputs()[0].shape
         if size is None:
             card = json.loads(path.with_suffix(".json").read_text())

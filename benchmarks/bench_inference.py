@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from _runtime_common import (
     adopt_peer,
     encoded,
@@ -38,16 +37,9 @@ from _runtime_common import (
 
 from nii.runtime import decode_image, load_detector
 from nii.runtime.card import load_card
+from nii.runtime.session import open_session
 
 YOLO11N_512_MS = 28.5  # DESIGN.md reference: YOLO11n ONNX fp32, 2 threads, 512 px, this kind of machine
-
-
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _calibration(args: argparse.Namespace, folder: Path) -> Path:
@@ -114,7 +106,7 @@ def _model_only(engine: dict[str, Any], threads: int, batch: int) -> Callable[[]
             with torch.inference_mode():
                 return model(tensor)
         return forward
-    session = _session(engine["path"], threads)
+    session = open_session(engine["path"], providers=["CPUExecutionProvider"], threads=threads)
     name = session.get_inputs()[0].name
     static = session.get_inputs()[0].shape[0]
     if isinstance(static, int) and static != batch:

@@ -508,6 +508,12 @@ def _run_classify_description(args: argparse.Namespace) -> None:
 # --- nii eval-triage -----------------------------------------------------------------------------
 
 
+def _shares_line(shares: tuple[float | None, float | None, float | None]) -> str:
+    """'prohibited stopped X%   misdeclared flagged Y%   compliant released Z%' ('-' for no parcels)."""
+    names = ("prohibited stopped", "misdeclared flagged", "compliant released")
+    return "   ".join(f"{k} {'-' if v is None else f'{v:.1%}'}" for k, v in zip(names, shares, strict=True))
+
+
 def _add_labelled_parcels_options(p: argparse.ArgumentParser, data_help: str, policy_help: str) -> None:
     """--data, --model, --policy, --limit, --threads: a model and a policy over labelled parcels."""
     p.add_argument("--data", type=Path, required=True, help=data_help)
@@ -558,18 +564,12 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
 
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1%}"
-
     print(
         f"{report.parcels} parcels ({report.errors} errors) from {report.data}; model "
         f"{report.model_sha256[:12]}, policy {report.policy_version}; median {report.median_ms:.1f} ms"
     )
-    print(
-        f"prohibited stopped {pct(report.prohibited_stopped)}   misdeclared flagged "
-        f"{pct(report.misdeclared_flagged)}   compliant released {pct(report.compliant_released)}   "
-        f"random controls {report.random_controls}"
-    )
+    shares = (report.prohibited_stopped, report.misdeclared_flagged, report.compliant_released)
+    print(f"{_shares_line(shares)}   random controls {report.random_controls}")
     print(f"{'label':<20}{'release':>8}{'refer':>7}{'hold':>6}{'flagged':>9}")
     for label, c in report.per_label.items():
         n = sum(c.values())
@@ -614,14 +614,9 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     note = f"{result.parcels} parcels of {args.data}, model {detector.sha256[:12]}"
     write_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
 
-    names = ("prohibited stopped", "misdeclared flagged", "compliant released")
-
-    def fmt(s: tuple) -> str:
-        return "   ".join(f"{k} {'-' if v is None else f'{v:.1%}'}" for k, v in zip(names, s, strict=True))
-
     print(f"{result.parcels} parcels")
-    print(f"before: {fmt(result.before)}")
-    print(f"after:  {fmt(result.after)}")
+    print(f"before: {_shares_line(result.before)}")
+    print(f"after:  {_shares_line(result.after)}")
     print("floors: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.policy.min_score_by_class.items())))
     print(f"wrote {args.out} (version {args.version})")
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 TINY_CLASSES = ["gun", "knife", "battery"]
 TINY_SIZE = 96  # input side of the tiny model, pixels
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a test server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def write_tiny_checkpoint(path: Path, *, spread_scores: bool = False) -> Path:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,9 +25,12 @@ import pytest
 from apihelpers import SAMPLES
 from sqlalchemy import func, select
 
+from nii.api.samples import wait_ready
+from nii.errors import UsageError
 from nii.store import Database, accounts
 from nii.store.accounts import Role
 from nii.store.models import Case
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 UPLOADS = int(os.environ.get("NII_SIGKILL_UPLOADS", "40"))
@@ -42,12 +44,6 @@ def _tiny_model(folder: Path) -> Path:
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module.write_tiny_model(folder, boxes=module.BOXES, logits=module.LOGITS, classes=module.CLASSES)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
@@ -65,15 +61,12 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"server did not become ready: {log.read_text()[-2000:]}")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", timeout_s=60, alive=lambda: proc.poll() is None)
+    except UsageError:
+        proc.kill()
+        pytest.fail(f"server did not become ready: {log.read_text()[-2000:]}")
+    return proc
 
 
 def test_sigkill_during_uploads_loses_nothing(tmp_path: Path) -> None:
@@ -94,7 +87,7 @@ def test_sigkill_during_uploads_loses_nothing(tmp_path: Path) -> None:
         "NII_QUEUE_SIZE": str(UPLOADS),
         "NII_RATE_LIMIT_PER_MINUTE": "0",
     }
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = _start(env, port, tmp_path / "server.log")
     scan = (SAMPLES / "scan_00.png").read_bytes()

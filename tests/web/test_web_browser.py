@@ -19,6 +19,7 @@ from webhelpers import (
     OFFICER_PASSWORD,
     SAMPLES,
     centre_pixel,
+    decide_by_keys,
     open_case,
     sample_declaration,
     sign_in,
@@ -101,10 +102,7 @@ def test_upload_review_correct_decide_audit(live, page) -> None:
 
     # decide with the keyboard: note, 4 (seize), Enter
     page.fill("#note", "Undeclared <b>knife</b> found")
-    page.locator("#canvas").focus()
-    page.keyboard.press("4")
-    page.wait_for_selector("#confirm")
-    page.keyboard.press("Enter")
+    decide_by_keys(page, "4")
     page.wait_for_selector("#closed-note")
     assert "seized by officer:officer" in page.text_content("#closed-note")
 
@@ -152,9 +150,7 @@ def test_expired_session_keeps_the_note_and_a_concurrent_decision_is_shown(live,
     with db.session() as s:
         s.execute(update(LoginSession).values(expires_at=utcnow()))
     db.dispose()
-    page.locator("#canvas").focus()
-    page.keyboard.press("1")
-    page.keyboard.press("Enter")
+    decide_by_keys(page, "1")
     page.wait_for_selector("#login:not([hidden])")
     assert "your session has expired" in page.text_content("#login-error")
     assert "Anything you typed is kept" in page.text_content("#login-error")
@@ -174,9 +170,7 @@ def test_expired_session_keeps_the_note_and_a_concurrent_decision_is_shown(live,
         headers={"Authorization": f"Bearer {keys['supervisor']}"},
     )
     assert r.status_code == 200, r.text
-    page.locator("#canvas").focus()
-    page.keyboard.press("1")
-    page.keyboard.press("Enter")
+    decide_by_keys(page, "1")
     page.wait_for_selector("#conflict")
     assert "decided meanwhile by supervisor:supervisor (returned" in page.text_content("#conflict")
     assert "checked the hammers" in page.text_content("#decision")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import sys
 import threading
 import time
@@ -15,6 +14,8 @@ import cv2
 import httpx
 import numpy as np
 import uvicorn
+
+from tests.helpers import free_port
 
 _path = Path(__file__).parents[1] / "api" / "apihelpers.py"
 if "apihelpers" not in sys.modules:
@@ -78,12 +79,6 @@ def dual_energy_scan(width: int = 300, height: int = 120) -> tuple[bytes, bytes,
         low[y1:y2, x1:x2] = round(65535 * np.exp(-ratio))
         bgr[y1:y2, x1:x2] = (40, 140, 235)  # orange
     return tuple(cv2.imencode(".png", a)[1].tobytes() for a in (bgr, low, high))  # type: ignore[return-value]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:
@@ -177,6 +172,14 @@ def sign_in(page, name: str = "officer", password: str = OFFICER_PASSWORD) -> No
 def open_case(page, case_id: str) -> None:
     """Wait until the viewer has drawn case `case_id`."""
     page.wait_for_selector(f"#canvas[data-rendered='{case_id}']")
+
+
+def decide_by_keys(page, key: str) -> None:
+    """Decide the open case as an officer does: the outcome's key on the viewer, then Enter to confirm."""
+    page.locator("#canvas").focus()
+    page.keyboard.press(key)
+    page.wait_for_selector("#confirm")
+    page.keyboard.press("Enter")
 
 
 def canvas_pixel(page, x: float, y: float) -> list[int]:
