@@ -7,6 +7,7 @@ random scale in training), placed at the top-left (a random place in training), 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import cv2
@@ -26,6 +27,8 @@ from nii.runtime.preprocess import letterbox
 
 MIN_BOX_PX = 2.0  # boxes narrower or lower than this after augmentation are dropped
 MIN_VISIBLE = 0.4  # a cropped box is kept when at least this share of its area stays visible
+OVERLAY_MARGIN = 8  # px (decoded image) of surroundings kept around an overlaid object, faded to no effect at the edge
+OVERLAY_BANK = 32  # objects remembered per class for overlay
 
 cv2.setNumThreads(1)
 
@@ -135,6 +138,69 @@ class TrainTransform:
         return out["image"].as_subclass(Tensor), out["boxes"].as_subclass(Tensor), out["labels"]
 
 
+class ObjectBank:
+    """Objects from recently read training images, per class, to overlay on later ones.
+
+    X-ray transmission through stacked objects multiplies, so an object laid over a parcel is the
+    product of the two images (white, transmission 1, changes nothing). Overlaying objects cut from
+    other training images adds labelled objects per image at the cost of one multiply: more to learn
+    from per forward pass, in the clutter and overlap real parcels have. It works on the decoded
+    images before augmentation, so palette, scale and flips treat the overlaid objects like the rest.
+    Classes are drawn uniformly, which also lifts the rare ones. The surroundings kept around an
+    object are divided out and faded, so no crop edge is left for the detector to key on.
+    """
+
+    def __init__(self, per_class: int = OVERLAY_BANK, margin: int = OVERLAY_MARGIN) -> None:
+        self.per_class, self.margin = per_class, margin
+        self.crops: dict[int, deque[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def add(self, image: np.ndarray, xyxy: np.ndarray, class_ids: np.ndarray) -> None:
+        """Remember the objects of a decoded image (uint8 RGB [H, W, 3], xyxy pixels, class ids)."""
+        h, w = image.shape[:2]
+        m = self.margin
+        for box, label in zip(xyxy.tolist(), class_ids.tolist(), strict=True):
+            x0, y0 = max(0, int(box[0]) - m), max(0, int(box[1]) - m)
+            x1, y1 = min(w, int(np.ceil(box[2])) + m), min(h, int(np.ceil(box[3])) + m)
+            if x1 - x0 < 4 or y1 - y0 < 4:
+                continue
+            inner = np.array([box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0], dtype=np.float32)
+            ys, xs = np.arange(y1 - y0) + 0.5, np.arange(x1 - x0) + 0.5
+            fy = np.clip(np.minimum(ys - inner[1] + m, inner[3] + m - ys) / m, 0, 1)
+            fx = np.clip(np.minimum(xs - inner[0] + m, inner[2] + m - xs) / m, 0, 1)
+            fade = fy[:, None] * fx[None, :]
+            transmission = image[y0:y1, x0:x1].astype(np.float32) / 255
+            # Divide out what lay around the object (bag, clothes: the brighter part of the margin), so
+            # the overlay carries the object and not a tinted rectangle of its old parcel.
+            ring = transmission[fade < 1]
+            if len(ring):
+                transmission = np.minimum(transmission / np.maximum(np.percentile(ring, 75, axis=0), 0.05), 1)
+            darkness = (1 - transmission) * fade[..., None]
+            self.crops.setdefault(int(label), deque(maxlen=self.per_class)).append((darkness, inner))
+
+    def overlay(self, image: np.ndarray, xyxy: np.ndarray, class_ids: np.ndarray,
+                count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Multiply up to ``count`` remembered objects onto a copy of ``image``; boxes appended."""
+        classes = [c for c, q in self.crops.items() if q]
+        h, w = image.shape[:2]
+        out, boxes, labels = None, [xyxy.reshape(-1, 4)], [class_ids]
+        for _ in range(count if classes else 0):
+            label = classes[int(torch.randint(len(classes), ()).item())]
+            queue = self.crops[label]
+            darkness, inner = queue[int(torch.randint(len(queue), ()).item())]
+            ch, cw = darkness.shape[:2]
+            if ch >= h or cw >= w:
+                continue
+            if out is None:
+                out = image.astype(np.float32)
+            y, x = int(torch.randint(h - ch + 1, ()).item()), int(torch.randint(w - cw + 1, ()).item())
+            out[y:y + ch, x:x + cw] *= 1 - darkness
+            boxes.append(inner[None] + np.array([x, y, x, y], dtype=np.float32))
+            labels.append(np.array([label], dtype=class_ids.dtype))
+        if out is None:
+            return image, xyxy, class_ids
+        return out.round().astype(np.uint8), np.concatenate(boxes).astype(np.float32), np.concatenate(labels)
+
+
 class DetectionDataset(TorchDataset):
     """``nii.datasets`` samples as tensors; ``transform`` None means a plain letterbox (validation).
 
@@ -144,6 +210,7 @@ class DetectionDataset(TorchDataset):
     def __init__(self, samples: Sequence[Sample], size: int, transform: TrainTransform | None = None) -> None:
         self.samples, self.size, self.transform = list(samples), size, transform
         self.spec = InputSpec(size=size)
+        self.bank = ObjectBank()  # one per loader worker: each worker fills its own copy
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -152,7 +219,13 @@ class DetectionDataset(TorchDataset):
         s = self.samples[index]
         image = read_rgb(str(s.image_path))
         if self.transform is not None:
-            img, boxes, labels = self.transform(image, s.xyxy, s.class_ids)
+            xyxy, class_ids, cfg = s.xyxy, s.class_ids, self.transform.cfg
+            if cfg.overlay_prob > 0:
+                self.bank.add(image, xyxy, class_ids)
+                if torch.rand(1).item() < cfg.overlay_prob:
+                    count = int(torch.randint(1, cfg.overlay_max + 1, ()).item())
+                    image, xyxy, class_ids = self.bank.overlay(image, xyxy, class_ids, count)
+            img, boxes, labels = self.transform(image, xyxy, class_ids)
             return img, boxes, labels, index
         # The serving letterbox itself, so validation sees exactly what ONNX Runtime will see.
         tensor, (sx, sy) = letterbox(image, self.spec)

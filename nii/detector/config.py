@@ -57,6 +57,8 @@ class AugmentConfig:
     noise_sigma: float = 0.02  # max std of additive Gaussian noise, in [0, 1] pixel units
     noise_prob: float = 0.3  # probability of adding noise
     blur_prob: float = 0.2  # probability of a Gaussian blur (sigma 0.1-1.2 px)
+    overlay_prob: float = 0.0  # probability of overlaying objects seen in earlier images (X-ray overlay)
+    overlay_max: int = 3  # at most this many overlaid objects per image
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,66 @@
+"""Training augmentation: the X-ray object overlay and the train transform keep images and boxes together."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nii.detector.augment import ObjectBank, TrainTransform
+from nii.detector.config import AugmentConfig
+
+
+def _parcel(background: int = 255) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 200 x 300 image of one background level with a dark 20 x 30 object at (100, 50)."""
+    image = np.full((200, 300, 3), background, np.uint8)
+    image[50:70, 100:130] = (np.array([60, 90, 120]) * background / 255).astype(np.uint8)
+    return image, np.array([[100, 50, 130, 70]], np.float32), np.array([4], np.int64)
+
+
+def test_overlay_multiplies_the_object_in_and_appends_its_box() -> None:
+    torch.manual_seed(0)
+    bank = ObjectBank(margin=8)
+    bank.add(*_parcel())
+    target = np.full((200, 300, 3), 255, np.uint8)
+    out, boxes, labels = bank.overlay(target, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), count=1)
+    assert labels.tolist() == [4]
+    x0, y0, x1, y1 = boxes[0]
+    assert (x1 - x0, y1 - y0) == (30, 20)  # the object's own size
+    inside = out[int(y0):int(y1), int(x0):int(x1)]
+    assert np.allclose(inside.reshape(-1, 3).mean(0), [60, 90, 120], atol=1)
+    dark = np.argwhere(out.min(axis=2) < 250)
+    assert dark[:, 0].min() >= y0 - 8 and dark[:, 0].max() < y1 + 8  # nothing beyond the margin
+    assert target.min() == 255  # the input image is not modified in place
+
+
+def test_overlay_divides_out_what_lay_around_the_object() -> None:
+    torch.manual_seed(0)
+    bank = ObjectBank(margin=8)
+    bank.add(*_parcel(background=200))  # the object lay on a bag that transmits 200 / 255
+    target = np.full((200, 300, 3), 255, np.uint8)
+    out, boxes, _ = bank.overlay(target, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), count=1)
+    x0, y0, x1, y1 = boxes[0].astype(int)
+    ring = np.concatenate([out[y0 - 6:y0 - 1, x0:x1].reshape(-1, 3), out[y1 + 1:y1 + 6, x0:x1].reshape(-1, 3)])
+    assert ring.min() >= 253  # no tinted rectangle of the old bag around the object
+    assert np.allclose(out[y0:y1, x0:x1].reshape(-1, 3).mean(0), [60, 90, 120], atol=2)
+
+
+def test_overlay_on_an_empty_bank_changes_nothing() -> None:
+    image, boxes, labels = _parcel()
+    out, out_boxes, out_labels = ObjectBank().overlay(image, boxes, labels, count=3)
+    assert out is image and out_boxes is boxes and out_labels is labels
+
+
+def test_train_transform_keeps_boxes_on_the_canvas_and_labels_aligned() -> None:
+    torch.manual_seed(3)
+    transform = TrainTransform(AugmentConfig(scale_prob=1.0, scale_min=1.2, scale_max=1.4), size=128)
+    image, boxes, labels = _parcel()
+    for _ in range(20):
+        img, out_boxes, out_labels = transform(image, boxes, labels)
+        assert img.shape == (3, 128, 128) and img.dtype == torch.float32
+        assert 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+        assert len(out_boxes) == len(out_labels) <= 1
+        if len(out_boxes):
+            assert out_labels.tolist() == [4]
+            assert float(out_boxes.min()) >= 0 and float(out_boxes.max()) <= 128
+            x0, y0, x1, y1 = out_boxes[0].round().int().tolist()
+            assert float(img[:, y0:y1, x0:x1].mean()) < 0.8  # the box still holds the dark object
