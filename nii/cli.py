@@ -276,7 +276,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--val-data",
         type=Path,
         default=None,
-        help="choose per-class thresholds on this dataset (max F1 at IoU 0.5) instead of --thresholds",
+        help="choose per-class thresholds on this dataset (max F1 at IoU 0.5) instead of --thresholds, "
+        "and record the recall there in the card",
     )
     p.add_argument("--val-split", default=None, help="split of --val-data (default: whole folder)")
     p.set_defaults(func=_run_export)
@@ -311,10 +312,11 @@ def _run_export(args: argparse.Namespace) -> None:
         from nii.detector.evaluate import choose_thresholds
         from nii.runtime.card import write_card
 
-        chosen = choose_thresholds(args.out, args.val_data, split=args.val_split, progress=True)
-        card = card.model_copy(update={"thresholds": chosen})
+        chosen, recall = choose_thresholds(args.out, args.val_data, split=args.val_split, progress=True)
+        card = card.model_copy(update={"thresholds": chosen, "recall": recall})
         write_card(card, args.out)  # the ONNX file (and its sha256) is unchanged
         print("thresholds " + ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()))
+        print("recall there " + ", ".join(f"{k} {v:.2f}" for k, v in recall.items()))
     print(
         f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
         f"sha256 {card.onnx_sha256[:12]})"

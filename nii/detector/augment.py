@@ -27,7 +27,7 @@ from nii.runtime.preprocess import letterbox
 
 MIN_BOX_PX = 2.0  # boxes narrower or lower than this after augmentation are dropped
 MIN_VISIBLE = 0.4  # a cropped box is kept when at least this share of its area stays visible
-OVERLAY_MARGIN = 8  # px (decoded image) of surroundings kept around an overlaid object, faded to no effect at the edge
+OVERLAY_MARGIN = 8  # px (decoded image) kept around an overlaid object, faded to no effect at its edge
 OVERLAY_BANK = 32  # objects remembered per class for overlay
 
 cv2.setNumThreads(1)

@@ -262,7 +262,18 @@ def thresholds_from_predictions(
     dataset: Dataset, predictions: Sequence[Detections], *, default: float = 0.5, iou: float = MATCH_IOU
 ) -> dict[str, float]:
     """Per class, the score threshold maximising box-level F1 at `iou`; `default` for absent classes."""
-    chosen: dict[str, float] = {}
+    return {name: thr for name, (thr, _) in operating_points(dataset, predictions, default=default,
+                                                             iou=iou).items()}
+
+
+def operating_points(
+    dataset: Dataset, predictions: Sequence[Detections], *, default: float = 0.5, iou: float = MATCH_IOU
+) -> dict[str, tuple[float, float | None]]:
+    """Per class, (score threshold maximising box-level F1 at `iou`, recall there).
+
+    Classes without ground truth or detections get (`default`, None): nothing was measured.
+    """
+    chosen: dict[str, tuple[float, float | None]] = {}
     for cls, name in enumerate(dataset.class_names):
         scores: list[np.ndarray] = []
         hits: list[np.ndarray] = []
@@ -285,13 +296,14 @@ def thresholds_from_predictions(
             hits.append(tp)
         all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
         if n_gt == 0 or all_scores.size == 0:
-            chosen[name] = default
+            chosen[name] = (default, None)
             continue
         order = np.argsort(-all_scores, kind="stable")
         tp_cum = np.cumsum(np.concatenate(hits)[order])
         fp_cum = np.arange(1, len(order) + 1) - tp_cum
         f1 = 2 * tp_cum / (2 * tp_cum + fp_cum + (n_gt - tp_cum))
-        chosen[name] = float(all_scores[order][int(np.argmax(f1))])
+        best = int(np.argmax(f1))
+        chosen[name] = (float(all_scores[order][best]), float(tp_cum[best]) / n_gt)
     return chosen
 
 
@@ -304,16 +316,18 @@ def choose_thresholds(
     limit: int | None = None,
     default: float = 0.5,
     progress: bool = False,
-) -> dict[str, float]:
-    """Per-class score thresholds for the model card, chosen on validation data (max F1 at IoU 0.5).
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-class score thresholds for the model card, chosen on validation data (max F1 at IoU 0.5),
+    and the recall at each (classes without validation objects have none).
 
     The model needs a (provisional) card beside it: run it once with default thresholds, then
     rewrite the card with these (the ONNX sha256 does not change).
     """
     detector, dataset = _load(Path(model), Path(data), split, class_map, limit, None)
-    predictions = predict(detector, dataset, progress=progress)
-    return thresholds_from_predictions(dataset, predictions, default=default)
+    points = operating_points(dataset, predict(detector, dataset, progress=progress), default=default)
+    return ({name: thr for name, (thr, _) in points.items()},
+            {name: round(r, 4) for name, (_, r) in points.items() if r is not None})
 
 
-__all__ = ["ClassMetrics", "EvalReport", "choose_thresholds", "evaluate", "metrics",
+__all__ = ["ClassMetrics", "EvalReport", "choose_thresholds", "evaluate", "metrics", "operating_points",
            "thresholds_from_predictions", "wilson_interval"]

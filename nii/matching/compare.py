@@ -3,14 +3,17 @@
 A detection of class C is explained by a declared line whose category (from its text, or its HS code)
 is C. Unexplained detections are undeclared; declared detector classes with no detection are "not
 seen"; counts are compared with declared quantities; line values are checked against reference unit
-values (undervaluation); the scan's material profile and estimated mass are checked against the
-declared goods and weight. The matcher states facts; `nii.triage.policy` weighs them.
+values (undervaluation); a shortfall (declared but not seen, or fewer seen) is a finding only when
+the detector's measured recall makes it unlikely for a true declaration; the scan's material profile
+and estimated mass are checked against the declared goods and weight. The matcher states facts;
+`nii.triage.policy` weighs them.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -43,6 +46,26 @@ class CompareSettings:
     kg_per_colour_attenuation: float | None = None  # None: no mass estimate from false colour
     metal_unexplained_min: float = 0.08  # metal share of the foreground that declared goods must explain
     mass_ratio_max: float = 2.5  # estimated / declared net mass above this is a finding
+    # Detector class -> share of its objects the model finds at the thresholds in use (measured; a
+    # class not given counts as 1.0: every shortfall is then a finding, the behaviour without data).
+    recall: Mapping[str, float] = field(default_factory=dict)
+    # A shortfall is a finding when a true declaration would show that few with at most this chance.
+    shortfall_p_max: float = 0.05
+
+
+def shortfall_chance(seen: int, declared: int, recall: float) -> float:
+    """Chance of seeing at most ``seen`` of ``declared`` objects when each is found with ``recall``."""
+    if seen >= declared:
+        return 1.0
+    if recall >= 1.0:
+        return 0.0
+    if recall <= 0.0:
+        return 1.0
+    log_r, log_q = math.log(recall), math.log1p(-recall)
+    return min(1.0, sum(
+        math.exp(math.lgamma(declared + 1) - math.lgamma(k + 1) - math.lgamma(declared - k + 1)
+                 + k * log_r + (declared - k) * log_q)
+        for k in range(seen + 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,11 +354,14 @@ def compare(
     for i, line, lc, explains, unit_usd in classified:
         seen = sum(counts.get(c, 0) for c in explains)
         status = "not_visible" if not explains else ("seen" if seen else "not_seen")
-        if status == "not_seen":
+        recall = max((settings.recall.get(c, 1.0) for c in explains), default=1.0)
+        chance = shortfall_chance(0, line.quantity, recall)
+        if status == "not_seen" and chance <= settings.shortfall_p_max:
             findings.append(
                 Finding(
                     "declared_not_seen",
-                    f"line {i + 1} '{line.description}' declares {'/'.join(explains)} but none was seen",
+                    f"line {i + 1} '{line.description}' declares {line.quantity} x {'/'.join(explains)} but "
+                    f"none was seen{_chance_note(chance, recall)}",
                     explains[0],
                     i,
                     group=str(cats[explains[0]].group),
@@ -388,11 +414,14 @@ def compare(
                     group=group,
                 )
             )
-        elif n < declared_qty[name]:
+        elif n < declared_qty[name] and (
+            chance := shortfall_chance(n, declared_qty[name], settings.recall.get(name, 1.0))
+        ) <= settings.shortfall_p_max:
             findings.append(
                 Finding(
                     "quantity_short",
-                    f"{n} x {name} seen, {declared_qty[name]} declared",
+                    f"{n} x {name} seen, {declared_qty[name]} declared"
+                    f"{_chance_note(chance, settings.recall.get(name, 1.0))}",
                     name,
                     score=score,
                     group=group,
@@ -404,6 +433,13 @@ def compare(
     return Comparison(
         tuple(lines), tuple(detections), tuple(findings), material, taxonomy.version, dict(counts)
     )
+
+
+def _chance_note(chance: float, recall: float) -> str:
+    if recall >= 1.0:
+        return ""
+    return (f" (the detector finds {recall:.0%} of these; a true declaration shows this "
+            f"{chance:.1%} of the time)")
 
 
 def _material_findings(

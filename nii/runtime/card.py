@@ -74,6 +74,9 @@ class ModelCard(BaseModel):
     input: InputSpec
     outputs: OutputSpec = Field(default_factory=OutputSpec)
     thresholds: dict[str, float]  # class name -> scan-level alarm score threshold in [0, 1]
+    # class name -> share of validation objects found at its threshold (IoU 0.5); {}: not measured.
+    # Triage uses it to tell a shortfall the detector often causes from one a declaration does.
+    recall: dict[str, float] = Field(default_factory=dict)
     nms_iou: float = Field(default=0.6, gt=0.0, le=1.0)  # class-wise NMS IoU
     max_detections: int = Field(default=100, gt=0)  # per image, after NMS
     training: dict = Field(default_factory=dict)  # free form: config, data, seed, epochs, minutes, device
@@ -93,6 +96,10 @@ class ModelCard(BaseModel):
             raise ValueError(
                 f"thresholds must have exactly one entry per class; missing {missing}, unknown {extra}"
             )
+        if unknown := [c for c in self.recall if c not in self.classes]:
+            raise ValueError(f"recall names classes the model does not have: {unknown}")
+        if bad_recall := {c: r for c, r in self.recall.items() if not 0.0 <= r <= 1.0}:
+            raise ValueError(f"recall must lie in [0, 1], got {bad_recall}")
         bad = {c: t for c, t in self.thresholds.items() if not 0.0 <= t <= 1.0}
         if bad:
             raise ValueError(f"thresholds must lie in [0, 1], got {bad}")

@@ -115,6 +115,9 @@ class Detector:
             raise ModelError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         self.classes: tuple[str, ...] = tuple(self.card.classes)
         self.score_threshold = score_threshold
+        # Measured at the card's thresholds only: with another threshold the recall is unknown.
+        card_recall = getattr(self.card, "recall", None) or {}  # Ultralytics cards carry none
+        self.recall: dict[str, float] = dict(card_recall) if score_threshold is None else {}
         self.tiling: Tiling = tiling
         card_thresholds = [self.card.thresholds[c] for c in self.classes]
         self._thresholds = np.asarray(

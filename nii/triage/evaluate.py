@@ -101,7 +101,8 @@ def group_shares(rows: Iterable[tuple[frozenset[str], str]]) -> Shares:
             share(groups["compliant"], (Outcome.RELEASE,)))
 
 
-def _ground_truth(data: Path) -> dict[str, Detections]:
+def ground_truth(data: Path) -> dict[str, Detections]:
+    """Ground-truth boxes of a synth folder as detections (score 1), per image file name."""
     try:
         coco = json.loads((data / "annotations.json").read_text(encoding="utf-8"))
         names = {c["id"]: c["name"] for c in coco["categories"]}
@@ -146,7 +147,7 @@ def evaluate_triage(
     if detector is None and not oracle:
         raise ValueError("give a detector, or oracle=True to use the ground-truth boxes")
     policy = policy or load_policy()
-    truth = _ground_truth(data) if oracle else {}
+    truth = ground_truth(data) if oracle else {}
     records = read_records(data, limit)
     per_label: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter[str] = Counter()

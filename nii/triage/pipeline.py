@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from nii.errors import ScanFormatError
 from nii.matching.compare import (
+    CompareSettings,
     Comparison,
     MaterialProfile,
     Seen,
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 
 class DetectorLike(Protocol):
+    """What triage needs of a detector; an optional ``recall`` (class -> share found, from its card)
+    lets a shortfall count only when the detector rarely causes one."""
+
     sha256: str
 
     def detect(self, image: np.ndarray) -> Detections: ...
@@ -132,6 +136,14 @@ def detections_to_seen(detections: Detections, policy: Policy) -> tuple[Seen, ..
     return tuple(out)
 
 
+def compare_settings(policy: Policy, detector: object) -> CompareSettings:
+    """The policy's comparison settings; the detector's measured recall where the policy gives none."""
+    recall = getattr(detector, "recall", None)
+    if policy.comparison.recall or not recall:
+        return policy.comparison
+    return replace(policy.comparison, recall=dict(recall))
+
+
 def material_profile(scan: Scan, policy: Policy) -> MaterialProfile:
     """From the raw dual-energy channels when the scan has them, else from the false-colour image."""
     if scan.raw_low is not None and scan.raw_high is not None:
@@ -157,7 +169,7 @@ def triage(
         seen,
         taxonomy=taxonomy,
         material=material_profile(scan, policy),
-        settings=policy.comparison,
+        settings=compare_settings(policy, detector),
     )
     verdict = policy.decide(comparison.findings, scan.sha256)
     decision = Decision(

@@ -85,6 +85,8 @@ class _Comparison(BaseModel):
     kg_per_colour_attenuation: Annotated[float, Field(gt=0)] | None = None
     metal_unexplained_min: Annotated[float, Field(ge=0, le=1)] = 0.25
     mass_ratio_max: Annotated[float, Field(gt=1)] = 2.5
+    recall: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+    shortfall_p_max: Annotated[float, Field(gt=0, le=1)] = 0.05
 
 
 class _PolicyIn(BaseModel):

@@ -11,6 +11,7 @@ Tune on validation parcels, then measure the tuned policy on a test folder with 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from nii.matching.compare import MaterialProfile, compare
 from nii.matching.declaration import Declaration, parse_declaration
 from nii.matching.taxonomy import Group, Taxonomy, load_taxonomy
 from nii.runtime.detector import Detections
-from nii.triage.evaluate import Shares, group_shares, read_records
+from nii.triage.evaluate import Shares, ground_truth, group_shares, read_records
 from nii.triage.pipeline import DetectorLike, detections_to_seen, load_scan, material_profile
 from nii.triage.policy import Policy
 
@@ -40,6 +41,7 @@ class Parcel:
     detections: Detections
     material: MaterialProfile
     sha256: str
+    truth: Counter[str]  # ground-truth objects per detector class
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | 
             progress: bool = False) -> list[Parcel]:
     """Detect and profile every parcel of a synth folder once."""
     records = read_records(data, limit)
+    truth = ground_truth(data)
     if progress:
         from tqdm import tqdm
 
@@ -69,16 +72,32 @@ def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | 
             log.warning("parcel %s: skipped (%s)", name, exc)
             continue
         out.append(Parcel(name, frozenset(record["ground_truth"]["labels"]), declaration,
-                          detector.detect(scan.rgb), material_profile(scan, policy), scan.sha256))
+                          detector.detect(scan.rgb), material_profile(scan, policy), scan.sha256,
+                          Counter(truth[name].class_names if name in truth else ())))
     return out
 
 
+def measured_recall(parcels: list[Parcel], policy: Policy) -> dict[str, float]:
+    """Per detector class, the share of its objects counted at the policy's floors (count-based:
+    what the quantity comparison sees), over the parcels that hold any."""
+    found: Counter[str] = Counter()
+    present: Counter[str] = Counter()
+    for p in parcels:
+        seen = Counter(s.class_name for s in detections_to_seen(p.detections, policy))
+        for name, n in p.truth.items():
+            present[name] += n
+            found[name] += min(n, seen[name])
+    return {name: round(found[name] / n, 4) for name, n in sorted(present.items())}
+
+
 def shares(parcels: list[Parcel], policy: Policy, taxonomy: Taxonomy) -> Shares:
-    """(prohibited stopped, misdeclared flagged, compliant released) under `policy`."""
+    """(prohibited stopped, misdeclared flagged, compliant released) under `policy`, with the recall
+    those floors give (so shortfalls weigh as they will once the tuned policy carries it)."""
+    settings = replace(policy.comparison, recall=measured_recall(parcels, policy))
     rows = []
     for p in parcels:
         comparison = compare(p.declaration, detections_to_seen(p.detections, policy), taxonomy=taxonomy,
-                             material=p.material, settings=policy.comparison)
+                             material=p.material, settings=settings)
         rows.append((p.labels, str(policy.decide(comparison.findings, p.sha256).outcome)))
     return group_shares(rows)
 
@@ -124,6 +143,7 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
                     log.info("%s floor %.2f: prohibited %s misdeclared %s compliant %s", name, floor, *s)
         if not changed:
             break
+    best = replace(best, comparison=replace(best.comparison, recall=measured_recall(parcels, best)))
     return TuneResult(best, before, shares(parcels, best, taxonomy), len(parcels), steps)
 
 
@@ -133,5 +153,6 @@ def write_policy(source: Path, policy: Policy, version: str, out: Path, note: st
     raw["version"] = version
     raw.setdefault("detection", {})["by_class"] = {k: float(v) for k, v in
                                                    sorted(policy.min_score_by_class.items())}
+    raw.setdefault("comparison", {})["recall"] = dict(policy.comparison.recall)
     header = f"# nii triage policy, detection floors tuned by `nii tune-policy`: {note}\n"
     out.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")

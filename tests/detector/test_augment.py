@@ -39,7 +39,8 @@ def test_overlay_divides_out_what_lay_around_the_object() -> None:
     target = np.full((200, 300, 3), 255, np.uint8)
     out, boxes, _ = bank.overlay(target, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), count=1)
     x0, y0, x1, y1 = boxes[0].astype(int)
-    ring = np.concatenate([out[y0 - 6:y0 - 1, x0:x1].reshape(-1, 3), out[y1 + 1:y1 + 6, x0:x1].reshape(-1, 3)])
+    above, below = out[y0 - 6:y0 - 1, x0:x1], out[y1 + 1:y1 + 6, x0:x1]
+    ring = np.concatenate([above.reshape(-1, 3), below.reshape(-1, 3)])
     assert ring.min() >= 253  # no tinted rectangle of the old bag around the object
     assert np.allclose(out[y0:y1, x0:x1].reshape(-1, 3).mean(0), [60, 90, 120], atol=2)
 
@@ -57,7 +58,7 @@ def test_train_transform_keeps_boxes_on_the_canvas_and_labels_aligned() -> None:
     for _ in range(20):
         img, out_boxes, out_labels = transform(image, boxes, labels)
         assert img.shape == (3, 128, 128) and img.dtype == torch.float32
-        assert 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+        assert float(img.min()) >= 0.0 and float(img.max()) <= 1.0
         assert len(out_boxes) == len(out_labels) <= 1
         if len(out_boxes):
             assert out_labels.tolist() == [4]

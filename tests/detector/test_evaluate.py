@@ -12,7 +12,7 @@ import pytest
 
 from nii.cli import main
 from nii.datasets import load_dataset
-from nii.detector.evaluate import evaluate, thresholds_from_predictions, wilson_interval
+from nii.detector.evaluate import evaluate, operating_points, thresholds_from_predictions, wilson_interval
 from nii.errors import DatasetError
 from nii.runtime import Detector
 
@@ -85,6 +85,9 @@ def test_false_alarm_lowers_ap_and_raises_pfa(model: Path, tmp_path: Path) -> No
     preds = [detector.detect(cv2.imread(str(s.image_path))) for s in ds.samples]
     chosen = thresholds_from_predictions(ds, preds)
     assert chosen["gun"] > 0.9999 and chosen["knife"] == pytest.approx(1 / (1 + np.exp(-4)), rel=1e-5)
+    points = operating_points(ds, preds)
+    assert {name: thr for name, (thr, _) in points.items()} == chosen
+    assert points["gun"][1] == 1.0 and 0.0 < points["knife"][1] <= 1.0
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from nii.matching.compare import (
     material_from_false_colour,
     material_from_raw,
     material_map,
+    shortfall_chance,
 )
 from nii.matching.declaration import parse_declaration
 
@@ -61,6 +62,32 @@ def test_quantities_and_not_seen() -> None:
     short = compare(_declaration(("AA batteries", 8, 0.2, 6)), _seen("battery"))
     assert ("quantity_short", "battery") in _codes(short)
     assert ("dangerous_goods_declared", "battery") in _codes(short)
+
+
+def test_shortfall_counts_only_when_the_detector_rarely_causes_it() -> None:
+    declaration = _declaration(("AA batteries", 8, 0.2, 6), ("laptop", 1, 1.8, 700))
+    # A detector that finds half the batteries and 97% of laptops: 1 of 8 batteries seen happens
+    # 3.5% of the time with a true declaration (a finding); no laptop seen, 3% (a finding).
+    sharp = CompareSettings(recall={"battery": 0.5, "laptop": 0.97})
+    codes = _codes(compare(declaration, _seen("battery"), settings=sharp))
+    assert ("quantity_short", "battery") in codes and ("declared_not_seen", "laptop") in codes
+    # 4 of 8 batteries, and a laptop the detector finds only 60% of the time: both ordinary misses.
+    dull = CompareSettings(recall={"battery": 0.5, "laptop": 0.6})
+    codes = _codes(compare(declaration, _seen(*["battery"] * 4), settings=dull))
+    assert not {c for c, _ in codes} & {"quantity_short", "declared_not_seen"}
+    short = next(f for f in compare(declaration, _seen("battery"), settings=sharp).findings
+                 if f.code == "quantity_short")
+    assert "50%" in short.text and "3.5%" in short.text
+
+
+@pytest.mark.parametrize(
+    ("seen", "declared", "recall", "expected"),
+    [(0, 1, 0.9, 0.1), (0, 3, 0.5, 0.125), (1, 8, 0.5, 9 / 256), (2, 2, 0.3, 1.0), (0, 2, 1.0, 0.0),
+     (5, 10_000, 0.5, 0.0), (3, 4, 0.0, 1.0)],
+)
+def test_shortfall_chance_is_the_binomial_tail(seen: int, declared: int, recall: float,
+                                               expected: float) -> None:
+    assert shortfall_chance(seen, declared, recall) == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize(

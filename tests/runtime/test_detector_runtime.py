@@ -107,6 +107,13 @@ def test_card_mismatch(tiny_model: Path, changes: dict, message: str) -> None:
         Detector(tiny_model, threads=1)
 
 
+def test_recall_comes_from_the_card_at_its_thresholds_only(tiny_model: Path) -> None:
+    assert Detector(tiny_model, threads=1, warmup=False).recall == {}  # not measured
+    _rewrite_card(tiny_model, recall={"gun": 0.8})
+    assert Detector(tiny_model, threads=1, warmup=False).recall == {"gun": 0.8}
+    assert Detector(tiny_model, threads=1, warmup=False, score_threshold=0.1).recall == {}
+
+
 def test_missing_and_corrupt_model(tmp_path: Path, tiny_model: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         Detector(tmp_path / "nothing.onnx")

@@ -43,9 +43,11 @@ def test_round_trip(tmp_path: Path) -> None:
         ({"surprise": 1}, "surprise"),
         ({"onnx_sha256": "abc"}, "onnx_sha256"),
         ({"input": {"size": 0}}, "input.size"),
+        ({"recall": {"bomb": 0.5}}, "recall names classes the model does not have: ['bomb']"),
+        ({"recall": {"gun": 1.2}}, "recall must lie in [0, 1]"),
     ],
     ids=["missing-threshold", "extra-threshold", "threshold-range", "duplicate-class", "format",
-         "unknown-key", "bad-sha", "zero-size"],
+         "unknown-key", "bad-sha", "zero-size", "recall-class", "recall-range"],
 )
 def test_invalid_card_names_file_and_problem(tmp_path: Path, changes: dict, message: str) -> None:
     (tmp_path / "model.json").write_text(json.dumps(_card(**changes)))

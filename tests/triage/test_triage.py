@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -90,6 +91,23 @@ def test_decisions(lines, found, outcome: Outcome, first_code: str | None) -> No
     assert severities == sorted(severities, key=order.index)
     assert decision.model_sha256 == FakeDetector.sha256 and decision.scan_sha256 == "a" * 64
     assert decision.policy_version == NO_RANDOM.version
+
+
+def test_a_declared_item_not_seen_refers_only_where_the_detector_rarely_misses_it() -> None:
+    declaration = _declaration(("laptop", 1, 1.8, 700.0))
+    unmeasured = triage(_scan(), declaration, FakeDetector(), policy=NO_RANDOM)
+    assert unmeasured.outcome is Outcome.REFER and unmeasured.reasons[0].code == "declared_not_seen"
+    dull = FakeDetector()
+    dull.recall = {"laptop": 0.6}  # the card says: 40% of laptops go unseen anyway
+    assert triage(_scan(), declaration, dull, policy=NO_RANDOM).outcome is Outcome.RELEASE
+    sharp = FakeDetector()
+    sharp.recall = {"laptop": 0.98}
+    decision = triage(_scan(), declaration, sharp, policy=NO_RANDOM)
+    assert decision.outcome is Outcome.REFER and "2.0% of the time" in decision.reasons[0].text
+    # A policy's own recall (written by tune-policy) takes precedence over the card's.
+    tuned = dataclasses.replace(NO_RANDOM, comparison=dataclasses.replace(NO_RANDOM.comparison,
+                                                                          recall={"laptop": 0.5}))
+    assert triage(_scan(), declaration, sharp, policy=tuned).outcome is Outcome.RELEASE
 
 
 def test_decision_is_reproducible_and_json() -> None:
@@ -227,28 +245,33 @@ def test_classify_description_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["classify-description", "toy", "--hs", "12AB"]) == 2
 
 
-def _parcel(name: str, labels: set[str], line: tuple, *found: tuple[str, float]) -> Parcel:
+def _parcel(name: str, labels: set[str], line: tuple, *found: tuple[str, float], truth: str = "") -> Parcel:
     return Parcel(name, frozenset(labels), _declaration(line), FakeDetector(*found).detect(_scan().rgb),
-                  MaterialProfile(0.5, 0.3, 0.2, 0.3, "false_colour", None), (name * 64)[:64])
+                  MaterialProfile(0.5, 0.3, 0.2, 0.3, "false_colour", None), (name * 64)[:64],
+                  Counter(truth.split()))
 
 
 def test_tune_floors_cuts_false_alarms_and_keeps_prohibited(tmp_path: Path) -> None:
     shirt = ("t-shirt", 1, 0.2, 15.0)
     parcels = [
         *(_parcel(f"c{i}", {"compliant"}, shirt, ("bottle", 0.45)) for i in range(4)),  # false alarms
-        *(_parcel(f"u{i}", {"undeclared_item"}, shirt, ("bottle", 0.85)) for i in range(2)),
-        _parcel("g", {"prohibited_item"}, shirt, ("gun", 0.6)),
+        *(_parcel(f"u{i}", {"undeclared_item"}, shirt, ("bottle", 0.85), truth="bottle") for i in range(2)),
+        _parcel("m", {"undeclared_item"}, shirt, ("bottle", 0.3), truth="bottle"),  # found below any floor
+        _parcel("g", {"prohibited_item"}, shirt, ("gun", 0.6), truth="gun"),
     ]
     result = tune_floors(parcels, NO_RANDOM, ["gun", "bottle"])
     assert result.before == (1.0, 1.0, 0.0)
-    assert result.after == (1.0, 1.0, 1.0)
+    assert result.after == (1.0, 0.6667, 1.0)
     assert 0.45 < result.policy.min_score_by_class["bottle"] <= 0.85
+    # The recall at the tuned floors travels with the policy: 2 of 3 bottles, the gun.
+    assert result.policy.comparison.recall == {"bottle": 0.6667, "gun": 1.0}
     assert "gun" not in result.policy.min_score_by_class  # prohibited classes are never raised
     out = tmp_path / "tuned.yaml"
     write_policy(DEFAULT_POLICY_PATH, result.policy, "test-tuned", out, "unit test")
     tuned = load_policy(out)
     assert tuned.version == "test-tuned"
     assert tuned.min_score_by_class == result.policy.min_score_by_class
+    assert tuned.comparison.recall == result.policy.comparison.recall
     assert tuned.rules == NO_RANDOM.rules
 
 
