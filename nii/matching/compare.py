@@ -354,14 +354,15 @@ def compare(
     for i, line, lc, explains, unit_usd in classified:
         seen = sum(counts.get(c, 0) for c in explains)
         status = "not_visible" if not explains else ("seen" if seen else "not_seen")
-        recall = max((settings.recall.get(c, 1.0) for c in explains), default=1.0)
-        chance = shortfall_chance(0, line.quantity, recall)
-        if status == "not_seen" and chance <= settings.shortfall_p_max:
+        if status == "not_seen" and (
+            note := _shortfall_note(0, line.quantity, max(settings.recall.get(c, 1.0) for c in explains),
+                                    settings)
+        ) is not None:
             findings.append(
                 Finding(
                     "declared_not_seen",
                     f"line {i + 1} '{line.description}' declares {line.quantity} x {'/'.join(explains)} but "
-                    f"none was seen{_chance_note(chance, recall)}",
+                    f"none was seen{note}",
                     explains[0],
                     i,
                     group=str(cats[explains[0]].group),
@@ -415,13 +416,12 @@ def compare(
                 )
             )
         elif n < declared_qty[name] and (
-            chance := shortfall_chance(n, declared_qty[name], settings.recall.get(name, 1.0))
-        ) <= settings.shortfall_p_max:
+            note := _shortfall_note(n, declared_qty[name], settings.recall.get(name, 1.0), settings)
+        ) is not None:
             findings.append(
                 Finding(
                     "quantity_short",
-                    f"{n} x {name} seen, {declared_qty[name]} declared"
-                    f"{_chance_note(chance, settings.recall.get(name, 1.0))}",
+                    f"{n} x {name} seen, {declared_qty[name]} declared{note}",
                     name,
                     score=score,
                     group=group,
@@ -435,7 +435,12 @@ def compare(
     )
 
 
-def _chance_note(chance: float, recall: float) -> str:
+def _shortfall_note(seen: int, declared: int, recall: float, settings: CompareSettings) -> str | None:
+    """None when a true declaration would often show this shortfall (no finding); else the text
+    the finding carries about the chance ('' when the recall is taken as 1)."""
+    chance = shortfall_chance(seen, declared, recall)
+    if chance > settings.shortfall_p_max:
+        return None
     if recall >= 1.0:
         return ""
     return (f" (the detector finds {recall:.0%} of these; a true declaration shows this "
