@@ -61,11 +61,14 @@ class RandomRot90(v2.Transform):
 class TrainTransform:
     """Augment one image (uint8 RGB [H, W, 3], xyxy float32 [N, 4] pixels, class ids int64 [N]).
 
-    Returns (Tensor[3, S, S] float32, boxes Tensor[M, 4] xyxy input pixels, labels Tensor[M] int64).
+    Returns (Tensor[3, C, C] float32, boxes Tensor[M, 4] xyxy input pixels, labels Tensor[M] int64).
+    Scales refer to the letterbox fit at ``size`` (the served input); ``crop`` C (default ``size``) is
+    the window trained on. A crop below ``size`` keeps objects at the scale the model serves them at
+    while a step costs only C x C: small objects (bullets, batteries) get the pixels of a larger input.
     """
 
-    def __init__(self, cfg: AugmentConfig, size: int) -> None:
-        self.cfg, self.size = cfg, size
+    def __init__(self, cfg: AugmentConfig, size: int, crop: int | None = None) -> None:
+        self.cfg, self.fit, self.size = cfg, size, crop or size
         self.geometry = v2.Compose([v2.RandomHorizontalFlip(cfg.hflip), v2.RandomVerticalFlip(cfg.vflip),
                                     RandomRot90(cfg.rot90)])
         # Hue, saturation, brightness and contrast go through uint8 lookup tables (_colour_jitter): torch's
@@ -99,13 +102,13 @@ class TrainTransform:
 
     def __call__(self, image: np.ndarray, xyxy: np.ndarray,
                  labels: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
-        cfg, size = self.cfg, self.size
+        cfg, fit, size = self.cfg, self.fit, self.size
         h, w = image.shape[:2]
         random_place = torch.rand(1).item() < cfg.scale_prob
-        scale = size / max(h, w) * (self._uniform(cfg.scale_min, cfg.scale_max) if random_place else 1.0)
+        scale = fit / max(h, w) * (self._uniform(cfg.scale_min, cfg.scale_max) if random_place else 1.0)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         if not random_place:
-            nw, nh = min(nw, size), min(nh, size)
+            nw, nh = min(nw, fit), min(nh, fit)
         image = self._colour_jitter(cv2.resize(image, (nw, nh),
                                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
         boxes = torch.from_numpy(xyxy * np.array([nw / w, nh / h, nw / w, nh / h], dtype=np.float32))
@@ -115,11 +118,13 @@ class TrainTransform:
         img, bb = self.geometry(img, bb)
         img = self.colour(img)
 
-        # Place on the S x S canvas: crop where larger, pad with white where smaller.
+        # Place on the C x C canvas: crop where larger (anywhere, unless a plain letterbox is asked for
+        # and fits), pad with white where smaller.
         ch, cw = img.shape[-2:]
         area = (bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])
-        top = int(torch.randint(0, ch - size + 1, ()).item()) if random_place and ch > size else 0
-        left = int(torch.randint(0, cw - size + 1, ()).item()) if random_place and cw > size else 0
+        anywhere = random_place or size < fit
+        top = int(torch.randint(0, ch - size + 1, ()).item()) if anywhere and ch > size else 0
+        left = int(torch.randint(0, cw - size + 1, ()).item()) if anywhere and cw > size else 0
         img, bb = F.crop(img, top, left, min(ch, size), min(cw, size)), F.crop(bb, top, left, min(ch, size),
                                                                                min(cw, size))
         ch, cw = img.shape[-2:]

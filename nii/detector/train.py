@@ -192,7 +192,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         csv_path.unlink()
 
     size = t_cfg.input_size
-    dataset = DetectionDataset(train_set.samples, size, TrainTransform(cfg.augment, size))
+    dataset = DetectionDataset(train_set.samples, size, TrainTransform(cfg.augment, size, t_cfg.crop_size))
     generator = torch.Generator()
     loader = DataLoader(dataset, batch_size=t_cfg.batch_size, shuffle=True,
                         drop_last=len(dataset) > t_cfg.batch_size,

@@ -65,3 +65,23 @@ def test_train_transform_keeps_boxes_on_the_canvas_and_labels_aligned() -> None:
             assert float(out_boxes.min()) >= 0 and float(out_boxes.max()) <= 128
             x0, y0, x1, y1 = out_boxes[0].round().int().tolist()
             assert float(img[:, y0:y1, x0:x1].mean()) < 0.8  # the box still holds the dark object
+
+
+def test_a_crop_below_the_input_size_keeps_the_served_scale() -> None:
+    """Fitted to 300 px, cropped to 96: objects keep the size they have at a 300 px input."""
+    torch.manual_seed(1)
+    still = AugmentConfig(hflip=0, vflip=0, rot90=0, scale_prob=0, hue=0, saturation=0, brightness=0, contrast=0,
+                          channel_permute=0, noise_prob=0, blur_prob=0)
+    transform = TrainTransform(still, size=300, crop=96)
+    image, boxes, labels = _parcel()  # 300 px wide: the fit keeps its scale
+    seen = 0
+    for _ in range(40):
+        img, out_boxes, out_labels = transform(image, boxes, labels)
+        assert img.shape == (3, 96, 96)
+        assert all(0 <= v <= 96 for v in out_boxes.flatten().tolist())
+        if len(out_boxes) and (out_boxes[0, 2:] - out_boxes[0, :2]).tolist() == [30, 20]:  # wholly inside
+            seen += 1
+            x0, y0, x1, y1 = out_boxes[0].int().tolist()
+            assert out_labels.tolist() == [4]
+            assert float(img[:, y0:y1, x0:x1].mean()) < 0.5  # the window moved with the box
+    assert seen >= 3  # the window lands anywhere, not only at the top-left corner

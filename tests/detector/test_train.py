@@ -67,6 +67,11 @@ def test_unknown_config_key_is_a_config_error(tmp_path: Path) -> None:
     assert main(["train", "--config", str(bad)]) == 2
 
 
+def test_a_crop_larger_than_the_input_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="crop_size"):
+        load_config(SMOKE, ["train.input_size=128", "train.crop_size=160"])
+
+
 @pytest.mark.parametrize(
     "step,expected",
     [(0, 0.1), (9, 1.0), (10, 1.0), (55, 0.55), (100, 0.1)],
