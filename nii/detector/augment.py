@@ -68,7 +68,7 @@ class TrainTransform:
     """
 
     def __init__(self, cfg: AugmentConfig, size: int, crop: int | None = None) -> None:
-        self.cfg, self.fit, self.size = cfg, size, crop or size
+        self.cfg, self.size, self.crop = cfg, size, crop or size
         self.geometry = v2.Compose([v2.RandomHorizontalFlip(cfg.hflip), v2.RandomVerticalFlip(cfg.vflip),
                                     RandomRot90(cfg.rot90)])
         # Hue, saturation, brightness and contrast go through uint8 lookup tables (_colour_jitter): torch's
@@ -102,13 +102,13 @@ class TrainTransform:
 
     def __call__(self, image: np.ndarray, xyxy: np.ndarray,
                  labels: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
-        cfg, fit, size = self.cfg, self.fit, self.size
+        cfg, size, crop = self.cfg, self.size, self.crop
         h, w = image.shape[:2]
         random_place = torch.rand(1).item() < cfg.scale_prob
-        scale = fit / max(h, w) * (self._uniform(cfg.scale_min, cfg.scale_max) if random_place else 1.0)
+        scale = size / max(h, w) * (self._uniform(cfg.scale_min, cfg.scale_max) if random_place else 1.0)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         if not random_place:
-            nw, nh = min(nw, fit), min(nh, fit)
+            nw, nh = min(nw, size), min(nh, size)
         image = self._colour_jitter(cv2.resize(image, (nw, nh),
                                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
         boxes = torch.from_numpy(xyxy * np.array([nw / w, nh / h, nw / w, nh / h], dtype=np.float32))
@@ -122,15 +122,14 @@ class TrainTransform:
         # and fits), pad with white where smaller.
         ch, cw = img.shape[-2:]
         area = (bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1])
-        anywhere = random_place or size < fit
-        top = int(torch.randint(0, ch - size + 1, ()).item()) if anywhere and ch > size else 0
-        left = int(torch.randint(0, cw - size + 1, ()).item()) if anywhere and cw > size else 0
-        img, bb = F.crop(img, top, left, min(ch, size), min(cw, size)), F.crop(bb, top, left, min(ch, size),
-                                                                               min(cw, size))
-        ch, cw = img.shape[-2:]
-        pad_top = int(torch.randint(0, size - ch + 1, ()).item()) if random_place else 0
-        pad_left = int(torch.randint(0, size - cw + 1, ()).item()) if random_place else 0
-        padding = [pad_left, pad_top, size - cw - pad_left, size - ch - pad_top]
+        anywhere = random_place or crop < size
+        top = int(torch.randint(0, ch - crop + 1, ()).item()) if anywhere and ch > crop else 0
+        left = int(torch.randint(0, cw - crop + 1, ()).item()) if anywhere and cw > crop else 0
+        ch, cw = min(ch, crop), min(cw, crop)
+        img, bb = F.crop(img, top, left, ch, cw), F.crop(bb, top, left, ch, cw)
+        pad_top = int(torch.randint(0, crop - ch + 1, ()).item()) if random_place else 0
+        pad_left = int(torch.randint(0, crop - cw + 1, ()).item()) if random_place else 0
+        padding = [pad_left, pad_top, crop - cw - pad_left, crop - ch - pad_top]
         img, bb = F.pad(img, padding, fill=255), F.pad(bb, padding)
         bb = F.clamp_bounding_boxes(bb)
         visible = (bb[:, 2] - bb[:, 0]) * (bb[:, 3] - bb[:, 1]) >= MIN_VISIBLE * area

@@ -78,7 +78,7 @@ class TrainConfig:
     """Optimisation, schedule, bookkeeping."""
 
     input_size: int = 384  # square network input S, pixels (letterboxed): the size validated and exported
-    crop_size: int | None = None  # square window trained on, pixels (None: input_size); smaller: input_size scale
+    crop_size: int | None = None  # square window trained on, cut at the input_size scale, pixels (None: S)
     batch_size: int = 16  # images per step
     epochs: int = 40  # epochs of the cosine schedule (with a time budget: at most; cosine follows the clock)
     lr: float = 0.004  # peak AdamW learning rate
@@ -168,7 +168,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     if t.input_size % 32 or t.input_size < 64:
         raise ConfigError(f"train.input_size must be a multiple of 32 and >= 64, got {t.input_size}")
     if t.crop_size is not None and (t.crop_size % 32 or not 64 <= t.crop_size <= t.input_size):
-        raise ConfigError(f"train.crop_size must be a multiple of 32 in [64, train.input_size], got {t.crop_size}")
+        raise ConfigError(f"train.crop_size must be a multiple of 32 in [64, train.input_size], "
+                          f"got {t.crop_size}")
     if t.batch_size < 1 or t.epochs < 1 or t.eval_every < 1:
         raise ConfigError("train.batch_size, train.epochs and train.eval_every must be >= 1")
     if not 0.0 <= t.ema_decay < 1.0:

@@ -354,20 +354,20 @@ def compare(
     for i, line, lc, explains, unit_usd in classified:
         seen = sum(counts.get(c, 0) for c in explains)
         status = "not_visible" if not explains else ("seen" if seen else "not_seen")
-        if status == "not_seen" and (
-            note := _shortfall_note(0, line.quantity, max(settings.recall.get(c, 1.0) for c in explains),
-                                    settings)
-        ) is not None:
-            findings.append(
-                Finding(
-                    "declared_not_seen",
-                    f"line {i + 1} '{line.description}' declares {line.quantity} x {'/'.join(explains)} but "
-                    f"none was seen{note}",
-                    explains[0],
-                    i,
-                    group=str(cats[explains[0]].group),
+        if status == "not_seen":
+            recall = max(settings.recall.get(c, 1.0) for c in explains)
+            note = _shortfall_note(0, line.quantity, recall, settings)
+            if note is not None:
+                findings.append(
+                    Finding(
+                        "declared_not_seen",
+                        f"line {i + 1} '{line.description}' declares {line.quantity} x {'/'.join(explains)} "
+                        f"but none was seen{note}",
+                        explains[0],
+                        i,
+                        group=str(cats[explains[0]].group),
+                    )
                 )
-            )
         lines.append(LineMatch(i, lc, explains, seen, status, unit_usd))
 
     for name, n in sorted(counts.items()):

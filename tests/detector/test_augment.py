@@ -70,8 +70,8 @@ def test_train_transform_keeps_boxes_on_the_canvas_and_labels_aligned() -> None:
 def test_a_crop_below_the_input_size_keeps_the_served_scale() -> None:
     """Fitted to 300 px, cropped to 96: objects keep the size they have at a 300 px input."""
     torch.manual_seed(1)
-    still = AugmentConfig(hflip=0, vflip=0, rot90=0, scale_prob=0, hue=0, saturation=0, brightness=0, contrast=0,
-                          channel_permute=0, noise_prob=0, blur_prob=0)
+    still = AugmentConfig(hflip=0, vflip=0, rot90=0, scale_prob=0, hue=0, saturation=0, brightness=0,
+                          contrast=0, channel_permute=0, noise_prob=0, blur_prob=0)
     transform = TrainTransform(still, size=300, crop=96)
     image, boxes, labels = _parcel()  # 300 px wide: the fit keeps its scale
     seen = 0
