@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -277,7 +278,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="choose per-class thresholds on this dataset (max F1 at IoU 0.5) instead of --thresholds, "
-        "and record the recall there in the card",
+        "and record the recall and the look-alikes (which classes its wrong detections were) in the card",
     )
     p.add_argument("--val-split", default=None, help="split of --val-data (default: whole folder)")
     p.set_defaults(func=_run_export)
@@ -312,11 +313,14 @@ def _run_export(args: argparse.Namespace) -> None:
         from nii.detector.evaluate import choose_thresholds
         from nii.runtime.card import write_card
 
-        chosen, recall = choose_thresholds(args.out, args.val_data, split=args.val_split, progress=True)
-        card = card.model_copy(update={"thresholds": chosen, "recall": recall})
+        points = choose_thresholds(args.out, args.val_data, split=args.val_split, progress=True)
+        card = card.model_copy(update={"thresholds": points.thresholds, "recall": points.recall,
+                                       "look_alikes": points.look_alikes})
         write_card(card, args.out)  # the ONNX file (and its sha256) is unchanged
-        print("thresholds " + ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()))
-        print("recall there " + ", ".join(f"{k} {v:.2f}" for k, v in recall.items()))
+        print("thresholds " + ", ".join(f"{k} {v:.2f}" for k, v in points.thresholds.items()))
+        print("recall there " + ", ".join(f"{k} {v:.2f}" for k, v in points.recall.items()))
+        print("look-alikes " + ", ".join(f"{a}->{b} {v:.2f}" for a, row in points.look_alikes.items()
+                                          for b, v in row.items()))
     print(
         f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
         f"sha256 {card.onnx_sha256[:12]})"
@@ -606,11 +610,14 @@ def _add_tune_policy(sub: argparse._SubParsersAction) -> None:
 def _run_tune_policy(args: argparse.Namespace) -> None:
     from nii.runtime import load_detector
     from nii.triage import load_policy
+    from nii.triage.pipeline import compare_settings
     from nii.triage.policy import DEFAULT_POLICY_PATH
     from nii.triage.tune import collect, tune_floors, write_policy
 
-    policy = load_policy(args.policy)
     detector = load_detector(args.model, threads=args.threads)
+    # Decide as triage will with this model: its card's look-alikes (and recall) where the policy has none.
+    policy = load_policy(args.policy)
+    policy = dataclasses.replace(policy, comparison=compare_settings(policy, detector))
     parcels = collect(args.data, detector, policy, limit=args.limit, progress=True)
     result = tune_floors(parcels, policy, list(detector.classes), min_prohibited=args.min_prohibited)
     note = f"{result.parcels} parcels of {args.data}, model {detector.sha256[:12]}"

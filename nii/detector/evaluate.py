@@ -9,7 +9,8 @@ Metrics:
   further asks that an alarming detection overlaps a ground-truth box of the class at IoU >= 0.5.
   Intervals are 95% Wilson score intervals.
 - `choose_thresholds`: per class, the score threshold that maximises box-level F1 at IoU 0.5 on
-  validation data (greedy matching by score, as COCO does).
+  validation data (greedy matching by score, as COCO does), the recall there, and the classes each
+  class's detections turned out to be when they were wrong (`look_alikes`).
 """
 
 from __future__ import annotations
@@ -307,6 +308,42 @@ def operating_points(
     return chosen
 
 
+def look_alikes(
+    dataset: Dataset, predictions: Sequence[Detections], thresholds: dict[str, float], *,
+    iou: float = MATCH_IOU, min_share: float = 0.01,
+) -> dict[str, dict[str, float]]:
+    """Detected class -> {true class: share of its detections at `thresholds` whose best-overlapping
+    ground-truth box (IoU >= `iou`) is of that other class}; shares below `min_share` are left out."""
+    names = dataset.class_names
+    totals = np.zeros(len(names), np.int64)
+    confused = np.zeros((len(names), len(names)), np.int64)
+    for sample, det in zip(dataset.samples, predictions, strict=True):
+        for box, cls, score in zip(det.xyxy, det.class_ids, det.scores, strict=True):
+            if score < thresholds[names[cls]]:
+                continue
+            totals[cls] += 1
+            if len(sample.xyxy):
+                overlap = box_iou(box, sample.xyxy)
+                best = int(np.argmax(overlap))
+                if overlap[best] >= iou and sample.class_ids[best] != cls:
+                    confused[cls, sample.class_ids[best]] += 1
+    out: dict[str, dict[str, float]] = {}
+    for a, b in zip(*np.nonzero(confused), strict=True):
+        share = confused[a, b] / totals[a]
+        if share >= min_share:
+            out.setdefault(names[a], {})[names[b]] = round(float(share), 4)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoints:
+    """What `nii export --val-data` writes into the model card."""
+
+    thresholds: dict[str, float]  # class -> score threshold (max F1 at IoU 0.5)
+    recall: dict[str, float]  # class -> recall at its threshold (classes with validation objects)
+    look_alikes: dict[str, dict[str, float]]  # see `look_alikes`
+
+
 def choose_thresholds(
     model: Path,
     data: Path,
@@ -316,18 +353,23 @@ def choose_thresholds(
     limit: int | None = None,
     default: float = 0.5,
     progress: bool = False,
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> OperatingPoints:
     """Per-class score thresholds for the model card, chosen on validation data (max F1 at IoU 0.5),
-    and the recall at each (classes without validation objects have none).
+    the recall at each (classes without validation objects have none) and the look-alikes there.
 
     The model needs a (provisional) card beside it: run it once with default thresholds, then
     rewrite the card with these (the ONNX sha256 does not change).
     """
     detector, dataset = _load(Path(model), Path(data), split, class_map, limit, None)
-    points = operating_points(dataset, predict(detector, dataset, progress=progress), default=default)
-    return ({name: thr for name, (thr, _) in points.items()},
-            {name: round(r, 4) for name, (_, r) in points.items() if r is not None})
+    predictions = predict(detector, dataset, progress=progress)
+    points = operating_points(dataset, predictions, default=default)
+    thresholds = {name: thr for name, (thr, _) in points.items()}
+    return OperatingPoints(
+        thresholds,
+        {name: round(r, 4) for name, (_, r) in points.items() if r is not None},
+        look_alikes(dataset, predictions, thresholds),
+    )
 
 
-__all__ = ["ClassMetrics", "EvalReport", "choose_thresholds", "evaluate", "metrics", "operating_points",
-           "thresholds_from_predictions", "wilson_interval"]
+__all__ = ["ClassMetrics", "EvalReport", "OperatingPoints", "choose_thresholds", "evaluate", "look_alikes",
+           "metrics", "operating_points", "thresholds_from_predictions", "wilson_interval"]

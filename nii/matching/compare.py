@@ -1,12 +1,13 @@
 """Declared vs detected: which detections a declaration explains, and every discrepancy as a `Finding`.
 
 A detection of class C is explained by a declared line whose category (from its text, or its HS code)
-is C. Unexplained detections are undeclared; declared detector classes with no detection are "not
-seen"; counts are compared with declared quantities; line values are checked against reference unit
-values (undervaluation); a shortfall (declared but not seen, or fewer seen) is a finding only when
-the detector's measured recall makes it unlikely for a true declaration; the scan's material profile
-and estimated mass are checked against the declared goods and weight. The matcher states facts;
-`nii.triage.policy` weighs them.
+is C, or by a declared line of a class the model often mistakes for C (its measured look-alikes) that
+was not seen itself. Unexplained detections are undeclared; declared detector classes with no
+detection are "not seen"; counts are compared with declared quantities; line values are checked
+against reference unit values (undervaluation); a shortfall (declared but not seen, or fewer seen)
+is a finding only when the detector's measured recall makes it unlikely for a true declaration; the
+scan's material profile and estimated mass are checked against the declared goods and weight. The
+matcher states facts; `nii.triage.policy` weighs them.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class CompareSettings:
     recall: Mapping[str, float] = field(default_factory=dict)
     # A shortfall is a finding when a true declaration would show that few with at most this chance.
     shortfall_p_max: float = 0.05
+    # Detected class -> {true class: share of its detections that were that class} (measured on
+    # validation data, the model card's `look_alikes`). A detection the declaration does not explain
+    # is read as a declared, unseen look-alike when the share is at least `look_alike_min`; detections
+    # of prohibited classes never are.
+    look_alikes: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    look_alike_min: float = 0.05
 
 
 def shortfall_chance(seen: int, declared: int, recall: float) -> float:
@@ -349,6 +356,7 @@ def compare(
     for _, line, _, explains, _ in classified:
         for c in explains:
             declared_qty[c] += line.quantity
+    findings += _read_look_alikes(counts, best_score, declared_qty, cats, settings)
 
     lines = []
     for i, line, lc, explains, unit_usd in classified:
@@ -433,6 +441,45 @@ def compare(
     return Comparison(
         tuple(lines), tuple(detections), tuple(findings), material, taxonomy.version, dict(counts)
     )
+
+
+def _read_look_alikes(
+    counts: Counter[str],
+    best_score: dict[str, float],
+    declared_qty: Counter[str],
+    cats: Mapping,
+    settings: CompareSettings,
+) -> list[Finding]:
+    """Move detections nothing declared onto declared, unseen classes the model often mistakes them
+    for (updating `counts` and `best_score` in place); one `look_alike` finding per move."""
+    out = []
+    for name in sorted(counts):
+        cat = cats.get(name)
+        if cat is not None and cat.group is Group.PROHIBITED:
+            continue  # a prohibited detection is never explained away
+        shares = sorted(settings.look_alikes.get(name, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        for other, share in shares:
+            surplus = counts[name] - declared_qty[name]
+            missing = declared_qty[other] - counts[other]
+            if share < settings.look_alike_min or surplus <= 0 or missing <= 0:
+                continue
+            n = min(surplus, missing)
+            counts[name] -= n
+            counts[other] += n
+            best_score[other] = max(best_score.get(other, 0.0), best_score[name])
+            out.append(
+                Finding(
+                    "look_alike",
+                    f"{n} x {name} seen, read as the declared {other} (on validation scans "
+                    f"{share:.0%} of this model's {name} detections were {other})",
+                    other,
+                    score=best_score[name],
+                    group=None if cats.get(other) is None else str(cats[other].group),
+                )
+            )
+        if counts[name] == 0:
+            del counts[name]
+    return out
 
 
 def _shortfall_note(seen: int, declared: int, recall: float, settings: CompareSettings) -> str | None:

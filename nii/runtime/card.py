@@ -77,6 +77,10 @@ class ModelCard(BaseModel):
     # class name -> share of validation objects found at its threshold (IoU 0.5); {}: not measured.
     # Triage uses it to tell a shortfall the detector often causes from one a declaration does.
     recall: dict[str, float] = Field(default_factory=dict)
+    # detected class -> {true class: share of its detections at the threshold that were that class}
+    # on validation data (IoU 0.5); {}: not measured. Triage reads a detection nothing declared as a
+    # declared, unseen look-alike.
+    look_alikes: dict[str, dict[str, float]] = Field(default_factory=dict)
     nms_iou: float = Field(default=0.6, gt=0.0, le=1.0)  # class-wise NMS IoU
     max_detections: int = Field(default=100, gt=0)  # per image, after NMS
     training: dict = Field(default_factory=dict)  # free form: config, data, seed, epochs, minutes, device
@@ -100,6 +104,11 @@ class ModelCard(BaseModel):
             raise ValueError(f"recall names classes the model does not have: {unknown}")
         if bad_recall := {c: r for c, r in self.recall.items() if not 0.0 <= r <= 1.0}:
             raise ValueError(f"recall must lie in [0, 1], got {bad_recall}")
+        named = set(self.look_alikes).union(*self.look_alikes.values())
+        if unknown := sorted(named - set(self.classes)):
+            raise ValueError(f"look_alikes names classes the model does not have: {unknown}")
+        if any(not 0.0 <= v <= 1.0 for row in self.look_alikes.values() for v in row.values()):
+            raise ValueError("look_alikes shares must lie in [0, 1]")
         bad = {c: t for c, t in self.thresholds.items() if not 0.0 <= t <= 1.0}
         if bad:
             raise ValueError(f"thresholds must lie in [0, 1], got {bad}")

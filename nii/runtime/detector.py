@@ -115,9 +115,11 @@ class Detector:
             raise ModelError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         self.classes: tuple[str, ...] = tuple(self.card.classes)
         self.score_threshold = score_threshold
-        # Measured at the card's thresholds only: with another threshold the recall is unknown.
-        card_recall = getattr(self.card, "recall", None) or {}  # Ultralytics cards carry none
-        self.recall: dict[str, float] = dict(card_recall) if score_threshold is None else {}
+        # Measured at the card's thresholds only: with another threshold both are unknown.
+        at_card = score_threshold is None
+        self.recall: dict[str, float] = dict(getattr(self.card, "recall", None) or {}) if at_card else {}
+        self.look_alikes: dict[str, dict[str, float]] = (  # Ultralytics cards carry neither
+            dict(getattr(self.card, "look_alikes", None) or {}) if at_card else {})
         self.tiling: Tiling = tiling
         card_thresholds = [self.card.thresholds[c] for c in self.classes]
         self._thresholds = np.asarray(

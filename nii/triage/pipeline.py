@@ -137,11 +137,14 @@ def detections_to_seen(detections: Detections, policy: Policy) -> tuple[Seen, ..
 
 
 def compare_settings(policy: Policy, detector: object) -> CompareSettings:
-    """The policy's comparison settings; the detector's measured recall where the policy gives none."""
-    recall = getattr(detector, "recall", None)
-    if policy.comparison.recall or not recall:
-        return policy.comparison
-    return replace(policy.comparison, recall=dict(recall))
+    """The policy's comparison settings; the detector's measured recall and look-alikes where the
+    policy gives none."""
+    measured = {}
+    for key in ("recall", "look_alikes"):
+        value = getattr(detector, key, None)
+        if value and not getattr(policy.comparison, key):
+            measured[key] = dict(value)
+    return replace(policy.comparison, **measured) if measured else policy.comparison
 
 
 def material_profile(scan: Scan, policy: Policy) -> MaterialProfile:

@@ -87,6 +87,8 @@ class _Comparison(BaseModel):
     mass_ratio_max: Annotated[float, Field(gt=1)] = 2.5
     recall: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
     shortfall_p_max: Annotated[float, Field(gt=0, le=1)] = 0.05
+    look_alikes: dict[str, dict[str, Annotated[float, Field(ge=0, le=1)]]] = {}
+    look_alike_min: Annotated[float, Field(gt=0, le=1)] = 0.05
 
 
 class _PolicyIn(BaseModel):

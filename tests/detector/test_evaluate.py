@@ -11,10 +11,16 @@ import numpy as np
 import pytest
 
 from nii.cli import main
-from nii.datasets import load_dataset
-from nii.detector.evaluate import evaluate, operating_points, thresholds_from_predictions, wilson_interval
+from nii.datasets import Dataset, ImportReport, Sample, load_dataset
+from nii.detector.evaluate import (
+    evaluate,
+    look_alikes,
+    operating_points,
+    thresholds_from_predictions,
+    wilson_interval,
+)
 from nii.errors import DatasetError
-from nii.runtime import Detector
+from nii.runtime import Detections, Detector
 
 _spec = importlib.util.spec_from_file_location(
     "tiny_onnx_eval", Path(__file__).resolve().parents[1] / "runtime" / "tiny_onnx.py")
@@ -88,6 +94,30 @@ def test_false_alarm_lowers_ap_and_raises_pfa(model: Path, tmp_path: Path) -> No
     points = operating_points(ds, preds)
     assert {name: thr for name, (thr, _) in points.items()} == chosen
     assert points["gun"][1] == 1.0 and 0.0 < points["knife"][1] <= 1.0
+
+
+def test_look_alikes_count_wrong_class_detections_at_the_thresholds() -> None:
+    classes = ("gun", "knife", "scissors")
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 40, 30]], np.float32)
+
+    def sample(ids: list[int]) -> Sample:
+        return Sample(Path("x.png"), 64, 64, boxes[: len(ids)], np.array(ids, np.int64))
+
+    def detections(rows: list[tuple[int, int, float]]) -> Detections:  # (box index, class, score)
+        return Detections(np.array([boxes[b] + 1 for b, _, _ in rows], np.float32).reshape(-1, 4),
+                          np.array([s for _, _, s in rows], np.float32),
+                          np.array([c for _, c, _ in rows], np.int64), classes)
+
+    dataset = Dataset((sample([1, 2]), sample([2]), sample([1])), classes, ImportReport("coco", 3, 4))
+    predictions = [
+        detections([(0, 1, 0.9), (1, 1, 0.8)]),  # a knife, and scissors read as a knife
+        detections([(0, 1, 0.2), (1, 1, 0.7)]),  # scissors read as a knife (below threshold), background
+        detections([(0, 1, 0.9)]),  # a knife
+    ]
+    shares = look_alikes(dataset, predictions, {"gun": 0.5, "knife": 0.5, "scissors": 0.5})
+    # Four knife detections at the threshold: one was scissors; the one under the threshold does not count.
+    assert shares == {"knife": {"scissors": 0.25}}
+    assert look_alikes(dataset, predictions, {"gun": 0.5, "knife": 0.5, "scissors": 0.5}, min_share=0.3) == {}
 
 
 @pytest.mark.parametrize(

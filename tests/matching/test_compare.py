@@ -80,6 +80,24 @@ def test_shortfall_counts_only_when_the_detector_rarely_causes_it() -> None:
     assert "50%" in short.text and "3.5%" in short.text
 
 
+def test_a_detection_reads_as_a_declared_unseen_look_alike() -> None:
+    declaration = _declaration(("power bank", 1, 0.3, 30), ("t-shirt", 2, 0.4, 20))
+    confused = CompareSettings(look_alikes={"battery": {"powerbank": 0.17}, "bullet": {"battery": 0.11}})
+    c = compare(declaration, _seen("battery"), settings=confused)
+    assert _codes(c) == [("look_alike", "powerbank"), ("dangerous_goods_declared", "powerbank")]
+    assert "17% of this model's battery detections were powerbank" in c.findings[0].text
+    assert c.lines[0].status == "seen" and c.counts == {"powerbank": 1}
+    # Without the measurement, below the policy's share, or with the power bank seen itself: undeclared.
+    for settings, seen in ((CompareSettings(), ("battery",)),
+                           (CompareSettings(look_alikes={"battery": {"powerbank": 0.04}}), ("battery",)),
+                           (confused, ("battery", "powerbank"))):
+        codes = _codes(compare(declaration, _seen(*seen), settings=settings))
+        assert {("undeclared_item", "battery"), ("dangerous_goods_not_declared", "battery")} <= set(codes)
+    # A prohibited detection is never read as something declared.
+    codes = _codes(compare(_declaration(("AA batteries", 4, 0.1, 6)), _seen("bullet"), settings=confused))
+    assert ("prohibited_detected", "bullet") in codes and ("look_alike", "battery") not in codes
+
+
 @pytest.mark.parametrize(
     ("seen", "declared", "recall", "expected"),
     [(0, 1, 0.9, 0.1), (0, 3, 0.5, 0.125), (1, 8, 0.5, 9 / 256), (2, 2, 0.3, 1.0), (0, 2, 1.0, 0.0),

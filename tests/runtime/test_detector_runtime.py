@@ -107,11 +107,14 @@ def test_card_mismatch(tiny_model: Path, changes: dict, message: str) -> None:
         Detector(tiny_model, threads=1)
 
 
-def test_recall_comes_from_the_card_at_its_thresholds_only(tiny_model: Path) -> None:
-    assert Detector(tiny_model, threads=1, warmup=False).recall == {}  # not measured
-    _rewrite_card(tiny_model, recall={"gun": 0.8})
-    assert Detector(tiny_model, threads=1, warmup=False).recall == {"gun": 0.8}
-    assert Detector(tiny_model, threads=1, warmup=False, score_threshold=0.1).recall == {}
+def test_recall_and_look_alikes_come_from_the_card_at_its_thresholds_only(tiny_model: Path) -> None:
+    detector = Detector(tiny_model, threads=1, warmup=False)
+    assert detector.recall == {} and detector.look_alikes == {}  # not measured
+    _rewrite_card(tiny_model, recall={"gun": 0.8}, look_alikes={"knife": {"gun": 0.1}})
+    detector = Detector(tiny_model, threads=1, warmup=False)
+    assert detector.recall == {"gun": 0.8} and detector.look_alikes == {"knife": {"gun": 0.1}}
+    other = Detector(tiny_model, threads=1, warmup=False, score_threshold=0.1)
+    assert other.recall == {} and other.look_alikes == {}
 
 
 def test_missing_and_corrupt_model(tmp_path: Path, tiny_model: Path) -> None:

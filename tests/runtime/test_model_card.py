@@ -45,9 +45,13 @@ def test_round_trip(tmp_path: Path) -> None:
         ({"input": {"size": 0}}, "input.size"),
         ({"recall": {"bomb": 0.5}}, "recall names classes the model does not have: ['bomb']"),
         ({"recall": {"gun": 1.2}}, "recall must lie in [0, 1]"),
+        ({"look_alikes": {"gun": {"bomb": 0.1}}},
+         "look_alikes names classes the model does not have: ['bomb']"),
+        ({"look_alikes": {"gun": {"knife": 2.0}}}, "look_alikes shares must lie in [0, 1]"),
     ],
     ids=["missing-threshold", "extra-threshold", "threshold-range", "duplicate-class", "format",
-         "unknown-key", "bad-sha", "zero-size", "recall-class", "recall-range"],
+         "unknown-key", "bad-sha", "zero-size", "recall-class", "recall-range", "look-alike-class",
+         "look-alike-range"],
 )
 def test_invalid_card_names_file_and_problem(tmp_path: Path, changes: dict, message: str) -> None:
     (tmp_path / "model.json").write_text(json.dumps(_card(**changes)))

@@ -110,6 +110,21 @@ def test_a_declared_item_not_seen_refers_only_where_the_detector_rarely_misses_i
     assert triage(_scan(), declaration, sharp, policy=tuned).outcome is Outcome.RELEASE
 
 
+def test_the_cards_look_alikes_let_a_declared_power_bank_explain_a_battery() -> None:
+    declaration = _declaration(("power bank", 1, 0.3, 30.0))
+    plain = FakeDetector(("battery", 0.9))
+    assert triage(_scan(), declaration, plain, policy=NO_RANDOM).outcome is Outcome.REFER  # undeclared DG
+    confused = FakeDetector(("battery", 0.9))
+    confused.look_alikes = {"battery": {"powerbank": 0.17}}
+    decision = triage(_scan(), declaration, confused, policy=NO_RANDOM)
+    assert decision.outcome is Outcome.RELEASE
+    assert [r.code for r in decision.reasons] == ["dangerous_goods_declared", "look_alike"]
+    # The policy's own look-alikes (or its higher bar) take precedence over the card's.
+    strict = dataclasses.replace(NO_RANDOM, comparison=dataclasses.replace(NO_RANDOM.comparison,
+                                                                           look_alike_min=0.2))
+    assert triage(_scan(), declaration, confused, policy=strict).outcome is Outcome.REFER
+
+
 def test_decision_is_reproducible_and_json() -> None:
     declaration = _declaration(("phone case", 1, 0.2, 300.0))
     a = triage(_scan(), declaration, FakeDetector(("phone", 0.9)))
