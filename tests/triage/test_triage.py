@@ -119,7 +119,7 @@ def test_the_cards_look_alikes_let_a_declared_power_bank_explain_a_battery() -> 
     decision = triage(_scan(), declaration, confused, policy=NO_RANDOM)
     assert decision.outcome is Outcome.RELEASE
     assert [r.code for r in decision.reasons] == ["dangerous_goods_declared", "look_alike"]
-    # The policy's own look-alikes (or its higher bar) take precedence over the card's.
+    # A policy asking for a larger share (comparison.look_alike_min) keeps the battery undeclared.
     strict = dataclasses.replace(NO_RANDOM, comparison=dataclasses.replace(NO_RANDOM.comparison,
                                                                            look_alike_min=0.2))
     assert triage(_scan(), declaration, confused, policy=strict).outcome is Outcome.REFER
