@@ -223,7 +223,8 @@ class Comparison:
     findings: tuple[Finding, ...]
     material: MaterialProfile | None
     taxonomy_version: str
-    counts: dict[str, int] = field(default_factory=dict)  # detections per class
+    # Detections per class, a look-alike counted as the declared class it was read as.
+    counts: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {

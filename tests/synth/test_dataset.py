@@ -113,8 +113,12 @@ def test_cli_usage_errors_exit_2(tmp_path):
 @pytest.mark.slow
 def test_interrupted_run_leaves_no_annotations(tmp_path):
     out = tmp_path / "ds"
+    # Ctrl-C as at a terminal: a suite started as a background job inherits SIGINT ignored, and
+    # Python then keeps ignoring it, so the child installs the default handler itself.
+    run_cli = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from nii.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nii.cli", "synth", "--count", "5000", "--out", str(out)],
+        [sys.executable, "-c", run_cli, "synth", "--count", "5000", "--out", str(out)],
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
