@@ -458,13 +458,12 @@ def _read_look_alikes(
         cat = cats.get(name)
         if cat is not None and cat.group is Group.PROHIBITED:
             continue  # a prohibited detection is never explained away
-        shares = sorted(settings.look_alikes.get(name, {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        for other, share in shares:
-            surplus = counts[name] - declared_qty[name]
-            missing = declared_qty[other] - counts[other]
-            if share < settings.look_alike_min or surplus <= 0 or missing <= 0:
-                continue
-            n = min(surplus, missing)
+        row = settings.look_alikes.get(name, {})
+        shares = [(other, share) for other, share in row.items() if share >= settings.look_alike_min]
+        for other, share in sorted(shares, key=lambda kv: (-kv[1], kv[0])):
+            n = min(counts[name] - declared_qty[name], declared_qty[other] - counts[other])
+            if n <= 0:
+                continue  # all of `name` declared, or every `other` line already seen
             counts[name] -= n
             counts[other] += n
             best_score[other] = max(best_score.get(other, 0.0), best_score[name])

@@ -139,11 +139,8 @@ def detections_to_seen(detections: Detections, policy: Policy) -> tuple[Seen, ..
 def compare_settings(policy: Policy, detector: object) -> CompareSettings:
     """The policy's comparison settings; the detector's measured recall and look-alikes where the
     policy gives none."""
-    measured = {}
-    for key in ("recall", "look_alikes"):
-        value = getattr(detector, key, None)
-        if value and not getattr(policy.comparison, key):
-            measured[key] = dict(value)
+    measured = {key: value for key in ("recall", "look_alikes")
+                if (value := getattr(detector, key, None)) and not getattr(policy.comparison, key)}
     return replace(policy.comparison, **measured) if measured else policy.comparison
 
 
