@@ -192,12 +192,15 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         csv_path.unlink()
 
     size = t_cfg.input_size
-    dataset = DetectionDataset(train_set.samples, size, TrainTransform(cfg.augment, size, t_cfg.crop_size))
+    dataset = DetectionDataset(train_set.samples, size, TrainTransform(cfg.augment, size, t_cfg.crop_size),
+                               cache=t_cfg.cache_images)
     generator = torch.Generator()
+    # Workers persist when they hold a cache, or each epoch would decode every image again.
     loader = DataLoader(dataset, batch_size=t_cfg.batch_size, shuffle=True,
                         drop_last=len(dataset) > t_cfg.batch_size,
                         num_workers=t_cfg.num_workers, collate_fn=collate, generator=generator,
-                        worker_init_fn=_worker_init, persistent_workers=False)
+                        worker_init_fn=_worker_init,
+                        persistent_workers=t_cfg.cache_images and t_cfg.num_workers > 0)
     steps = len(loader)
     weights = LossWeights(cls=cfg.loss.cls_weight, box=cfg.loss.box_weight, topk=cfg.loss.topk,
                           radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta)

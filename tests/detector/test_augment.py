@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import torch
 
-from nii.detector.augment import ObjectBank, TrainTransform
+from nii.datasets import Sample
+from nii.detector.augment import DetectionDataset, ObjectBank, TrainTransform
 from nii.detector.config import AugmentConfig
 
 
@@ -85,3 +89,37 @@ def test_a_crop_below_the_input_size_keeps_the_served_scale() -> None:
             assert out_labels.tolist() == [4]
             assert float(img[:, y0:y1, x0:x1].mean()) < 0.5  # the window moved with the box
     assert seen >= 3  # the window lands anywhere, not only at the top-left corner
+
+
+def test_an_object_keeps_its_file_size_between_images_held_at_other_scales() -> None:
+    """Remembered from an image cached at half size, laid on one at full size: twice its cached size."""
+    torch.manual_seed(0)
+    bank = ObjectBank(margin=4)
+    image, boxes, labels = _parcel()
+    half = cv2.resize(image, (150, 100), interpolation=cv2.INTER_AREA)
+    bank.add(half, boxes / 2, labels, scale=0.5)
+    target = np.full((200, 300, 3), 255, np.uint8)
+    out, out_boxes, _ = bank.overlay(target, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), count=1)
+    x0, y0, x1, y1 = out_boxes[0]
+    assert (x1 - x0, y1 - y0) == (30, 20)
+    assert np.allclose(out[int(y0) + 2:int(y1) - 2, int(x0) + 2:int(x1) - 2].reshape(-1, 3).mean(0),
+                       [60, 90, 120], atol=2)
+
+
+def test_the_cache_decodes_once_at_the_served_scale(tmp_path: Path) -> None:
+    image, boxes, labels = _parcel()  # 300 x 200 file
+    path = tmp_path / "parcel.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    sample = Sample(path, 300, 200, boxes, labels)
+    still = AugmentConfig(hflip=0, vflip=0, rot90=0, scale_prob=0, hue=0, saturation=0, brightness=0,
+                          contrast=0, channel_permute=0, noise_prob=0, blur_prob=0, overlay_prob=0)
+    dataset = DetectionDataset([sample], 150, TrainTransform(still, 150), cache=True)
+    first = dataset[0]
+    path.unlink()  # a second epoch reads the cache, not the file
+    second = dataset[0]
+    cached, scale = dataset.cache[0]
+    assert cached.shape == (100, 150, 3) and scale == 0.5
+    for img, out_boxes, out_labels, _ in (first, second):
+        assert img.shape == (3, 150, 150) and out_labels.tolist() == [4]
+        assert out_boxes[0].tolist() == [50, 25, 65, 35]  # the file's box at the served scale
+    assert torch.equal(first[0], second[0])
