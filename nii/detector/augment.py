@@ -167,7 +167,7 @@ class ObjectBank:
 
     def __init__(self, per_class: int = OVERLAY_BANK, margin: int = OVERLAY_MARGIN) -> None:
         self.per_class, self.margin = per_class, margin
-        self.crops: dict[int, deque[tuple[np.ndarray, np.ndarray]]] = {}
+        self.crops: dict[int, deque[tuple[np.ndarray, np.ndarray, float]]] = {}  # darkness, box, scale
 
     def add(self, image: np.ndarray, xyxy: np.ndarray, class_ids: np.ndarray, scale: float = 1.0) -> None:
         """Remember the objects of a decoded image (uint8 RGB [H, W, 3], xyxy pixels, class ids);
@@ -233,8 +233,8 @@ class DetectionDataset(TorchDataset):
         self.samples, self.size, self.transform = list(samples), size, transform
         self.spec = InputSpec(size=size)
         self.bank = ObjectBank()  # one per loader worker: each worker fills its own copy
-        # Training images decoded once and kept at the served scale (long side <= size): decoding a PNG
-        # and reducing it cost ~12 ms an image, 40% of the loader's time.
+        # Training images decoded once and kept at the served scale (long side <= size; windows zoomed
+        # in are upsampled from it): decoding a PNG and reducing it cost ~12 ms, 40% of the loader's time.
         self.cache: dict[int, tuple[np.ndarray, float]] | None = None
         if cache and transform is not None:
             self.cache = {}
