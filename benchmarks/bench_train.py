@@ -26,9 +26,8 @@ from torch.utils.data import DataLoader
 from nii.datasets import load_dataset
 from nii.detector.augment import DetectionDataset, TrainTransform, collate
 from nii.detector.config import load_config
-from nii.detector.loss import LossWeights, detection_loss
-from nii.detector.model import Detector, ModelSpec
-from nii.detector.train import EMA
+from nii.detector.model import Detector
+from nii.detector.train import EMA, loss_weights, model_spec, train_step
 
 
 def _loader_ms(dataset: DetectionDataset) -> float:
@@ -61,14 +60,10 @@ def main() -> None:
     loader = {"uncached_ms_per_image": _loader_ms(uncached), "first_pass_ms_per_image": _loader_ms(cached),
               "cached_ms_per_image": _loader_ms(cached)}
 
-    spec = ModelSpec(num_classes=len(data.class_names), widths=tuple(cfg.model.widths),
-                     depths=tuple(cfg.model.depths), neck_channels=cfg.model.neck_channels,
-                     head_convs=cfg.model.head_convs)
-    model = Detector(spec).to(memory_format=torch.channels_last).train()
+    model = Detector(model_spec(cfg, len(data.class_names))).to(memory_format=torch.channels_last).train()
     ema = EMA(model, t_cfg.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t_cfg.lr)
-    weights = LossWeights(cls=cfg.loss.cls_weight, box=cfg.loss.box_weight, topk=cfg.loss.topk,
-                          radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta)
+    weights = loss_weights(cfg)
 
     def images_per_s(source: DetectionDataset, workers: int) -> float:
         batches = DataLoader(source, batch_size=t_cfg.batch_size, shuffle=True, num_workers=workers,
@@ -79,15 +74,7 @@ def main() -> None:
             next(it)  # worker start-up is not a step
             t = time.perf_counter()
             for batch in itertools.islice(it, args.steps):
-                images = batch["images"].contiguous(memory_format=torch.channels_last)
-                cls, box, points = model.forward_raw(images)
-                losses = detection_loss(cls, box, points, batch["gt_xyxy"], batch["gt_labels"],
-                                        batch["gt_mask"], weights)
-                optimizer.zero_grad(set_to_none=True)
-                losses["loss"].backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), t_cfg.grad_clip)
-                optimizer.step()
-                ema.update(model)
+                train_step(model, optimizer, ema, batch, weights, t_cfg.grad_clip)
             rates.append(args.steps * t_cfg.batch_size / (time.perf_counter() - t))
         return statistics.median(rates)
 

@@ -23,7 +23,7 @@ from nii.datasets import Sample
 from nii.detector.config import AugmentConfig
 from nii.errors import DatasetError
 from nii.runtime.card import InputSpec
-from nii.runtime.preprocess import letterbox
+from nii.runtime.preprocess import fit, letterbox
 
 MIN_BOX_PX = 2.0  # boxes narrower or lower than this after augmentation are dropped
 MIN_VISIBLE = 0.4  # a cropped box is kept when at least this share of its area stays visible
@@ -248,11 +248,8 @@ class DetectionDataset(TorchDataset):
             return self.cache[index]
         image, scale = read_rgb(str(self.samples[index].image_path)), 1.0
         if self.cache is not None:
-            h, w = image.shape[:2]
-            if max(h, w) > self.size:
-                scale = self.size / max(h, w)
-                image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                   interpolation=cv2.INTER_AREA)
+            if max(image.shape[:2]) > self.size:  # reduced as serving reduces it; never enlarged
+                image, (scale, _) = fit(image, self.size)
             self.cache[index] = image, scale
         return image, scale
 

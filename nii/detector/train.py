@@ -94,6 +94,34 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def model_spec(cfg: Config, num_classes: int) -> ModelSpec:
+    return ModelSpec(num_classes=num_classes, widths=tuple(cfg.model.widths), depths=tuple(cfg.model.depths),
+                     neck_channels=cfg.model.neck_channels, head_convs=cfg.model.head_convs)
+
+
+def loss_weights(cfg: Config) -> LossWeights:
+    return LossWeights(cls=cfg.loss.cls_weight, box=cfg.loss.box_weight, topk=cfg.loss.topk,
+                       radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta)
+
+
+def train_step(model: Detector, optimizer: torch.optim.Optimizer, ema: EMA, batch: dict[str, torch.Tensor],
+               weights: LossWeights, grad_clip: float, where: str = "") -> dict[str, torch.Tensor]:
+    """Forward, loss, backward, clipped AdamW step and EMA update on one collated batch; the losses.
+
+    Raises ModelError, naming ``where``, when the loss is not finite (nothing is updated then)."""
+    images = batch["images"].contiguous(memory_format=torch.channels_last)
+    cls, box, points = model.forward_raw(images)
+    losses = detection_loss(cls, box, points, batch["gt_xyxy"], batch["gt_labels"], batch["gt_mask"], weights)
+    if not torch.isfinite(losses["loss"]):
+        raise ModelError(f"training diverged{where} (loss {losses['loss'].item()}); lower train.lr")
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    ema.update(model)
+    return losses
+
+
 def _load(path: str, split: str | None, class_map: str | None) -> Dataset:
     return load_dataset(Path(path), split=split, class_map=Path(class_map) if class_map else None)
 
@@ -159,8 +187,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         order = torch.randperm(len(val_set.samples), generator=rng)[: t_cfg.val_images].sort().values
         val_samples = [val_set.samples[i] for i in order.tolist()]
 
-    spec = ModelSpec(num_classes=len(classes), widths=tuple(cfg.model.widths), depths=tuple(cfg.model.depths),
-                     neck_channels=cfg.model.neck_channels, head_convs=cfg.model.head_convs)
+    spec = model_spec(cfg, len(classes))
     model = Detector(spec)
     state: dict[str, Any] | None = None
     if resume:
@@ -202,8 +229,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
                         worker_init_fn=_worker_init,
                         persistent_workers=t_cfg.cache_images and t_cfg.num_workers > 0)
     steps = len(loader)
-    weights = LossWeights(cls=cfg.loss.cls_weight, box=cfg.loss.box_weight, topk=cfg.loss.topk,
-                          radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta)
+    weights = loss_weights(cfg)
     warmup = max(1, round(t_cfg.warmup_epochs * steps))
     budget_s = t_cfg.time_budget_min * 60 if t_cfg.time_budget_min else None
     data_spec = {"train": cfg.data.train, "train_split": cfg.data.train_split, "val": cfg.data.val,
@@ -226,20 +252,9 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
                        used / budget_s if budget_s is not None else None)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            images = batch["images"].contiguous(memory_format=torch.channels_last)
-            cls, box, points = model.forward_raw(images)
-            losses = detection_loss(cls, box, points, batch["gt_xyxy"], batch["gt_labels"], batch["gt_mask"],
-                                    weights)
-            if not torch.isfinite(losses["loss"]):
-                raise ModelError(f"training diverged at epoch {epoch}, step {i} "
-                                 f"(loss {losses['loss'].item()}); "
-                                 f"lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            nn.utils.clip_grad_norm_(model.parameters(), t_cfg.grad_clip)
-            optimizer.step()
-            ema.update(model)
-            images_seen += len(images)
+            losses = train_step(model, optimizer, ema, batch, weights, t_cfg.grad_clip,
+                                where=f" at epoch {epoch}, step {i}")
+            images_seen += len(batch["images"])
             done += 1
             for k in sums:
                 sums[k] += losses[k].item()

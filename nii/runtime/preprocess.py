@@ -157,12 +157,9 @@ def letterbox(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, tuple[flo
     Resized keeping the aspect so the long side is S, placed at the top-left; every value is
     (pixel * spec.scale - mean) / std, padding is (pad_value - mean) / std.
     """
-    height, width = image.shape[:2]
     size = spec.size
-    ratio = size / max(height, width)
-    new_w, new_h = max(1, min(size, round(width * ratio))), max(1, min(size, round(height * ratio)))
-    if (new_w, new_h) != (width, height):
-        image = _resize(image, new_w, new_h)
+    image, (sx, sy) = fit(image, size)
+    new_h, new_w = image.shape[:2]
     # Channel planes copied straight into the float tensor, then scaled in place: no HWC float copy.
     out = np.empty((3, size, size), dtype=np.float32)
     for c in range(3):
@@ -174,7 +171,17 @@ def letterbox(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, tuple[flo
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
     out *= spec.scale / std
     out -= mean / std
-    return out, (new_w / width, new_h / height)
+    return out, (sx, sy)
+
+
+def fit(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resize [H, W, C] keeping the aspect so the long side is ``size``; (scale_x, scale_y) new per old px."""
+    height, width = image.shape[:2]
+    ratio = size / max(height, width)
+    new_w, new_h = max(1, min(size, round(width * ratio))), max(1, min(size, round(height * ratio)))
+    if (new_w, new_h) != (width, height):
+        image = _resize(image, new_w, new_h)
+    return image, (new_w / width, new_h / height)
 
 
 def _resize(image: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
