@@ -24,12 +24,30 @@ def _blob(rng: Rng, w: float, h: float, *, points: int = 14, jitter: float = 0.2
     return np.stack([w / 2 + np.cos(t) * r * w * 0.45, h / 2 + np.sin(t) * r * h * 0.45], axis=1)
 
 
+def _folds(s: Sketch, mask: np.ndarray, material: str, thickness_mm: float, rng: Rng, count: int) -> None:
+    """Folds and seams across a textile: bands where the cloth lies doubled, clipped to its mask."""
+    bands = np.zeros_like(mask)
+    h_mm, w_mm = (s.h - 2) / s.px_per_mm, (s.w - 2) / s.px_per_mm
+    for _ in range(count):
+        start, end = rng.uniform(0, 1, 2) * [w_mm, h_mm], rng.uniform(0, 1, 2) * [w_mm, h_mm]
+        bend = rng.normal(0, 0.15, 2) * [w_mm, h_mm]
+        t = np.linspace(0, 1, 12)[:, None]
+        curve = (1 - t) ** 2 * start + 2 * t * (1 - t) * ((start + end) / 2 + bend) + t**2 * end
+        width = max(int(round(rng.uniform(2, 8) * s.px_per_mm)), 1)
+        cv2.polylines(bands, [np.rint((curve * s.px_per_mm + 1) * 16).astype(np.int32)], False, 255, width,
+                      cv2.LINE_AA, 4)
+    s.fill(cv2.min(bands, mask), material, thickness_mm)
+
+
 def draw_clothes(rng: Rng, ppm: float) -> Sketch:
-    """A folded garment: textile of uneven thickness, sometimes a zip, buttons or a belt buckle."""
+    """A folded garment: textile of uneven thickness with folds and seams, sometimes a zip, buttons or a
+    belt buckle."""
     w, h = rng.uniform(180, 380), rng.uniform(140, 300)
     s = Sketch(w, h, ppm)
     mask = s.mask_poly(_blob(rng, w, h, jitter=0.15))
-    s.texture(mask, "paper", rng.uniform(8, 35), rng, scale_mm=rng.uniform(12, 40), contrast=0.7)
+    layer = rng.uniform(8, 35)
+    s.texture(mask, "paper", layer, rng, scale_mm=rng.uniform(12, 40), contrast=0.7)
+    _folds(s, mask, "paper", layer * rng.uniform(0.3, 0.6), rng, int(rng.integers(3, 9)))
     extra = rng.random()
     if extra < 0.3:
         x = rng.uniform(0.3, 0.7) * w
@@ -226,32 +244,75 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.rect(0, 0, w_mm, h_mm, "paper", 25, round_mm=0)
         s.rect(wall, wall, w_mm - 2 * wall, h_mm - 2 * wall, "paper", -25)
         s.rect(w_mm * 0.45, 0, w_mm * 0.1, h_mm, "plastic", 0.3)  # tape
+        if rng.random() < 0.5:  # void fill: crumpled paper or air cushions
+            outline = _blob(rng, w_mm * 0.9, h_mm * 0.9, points=12, jitter=0.2) + [w_mm * 0.05, h_mm * 0.05]
+            s.texture(s.mask_poly(outline), _pick(rng, ["paper", "plastic"]), rng.uniform(2, 8), rng,
+                      scale_mm=rng.uniform(10, 25), contrast=0.9)
     elif kind == "padded_envelope":
         s.rect(0, 0, w_mm, h_mm, "paper", 0.6, corner_mm=3)
         mask = s.mask_poly(np.array([[3, 3], [w_mm - 3, 3], [w_mm - 3, h_mm - 3], [3, h_mm - 3]]))
         s.texture(mask, "plastic", 2.0, rng, scale_mm=6, contrast=0.8)
     elif kind == "soft_bag":
-        mask = s.mask_poly(_blob(rng, w_mm, h_mm, points=16, jitter=0.08))
+        outline = _blob(rng, w_mm, h_mm, points=16, jitter=0.08)
+        mask = s.mask_poly(outline)
         s.texture(mask, "plastic", 4, rng, scale_mm=30, contrast=0.5)
-        edge = mask.astype(np.float32) - cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(np.float32)
-        s.fill(np.clip(edge, 0, 255).astype(np.uint8), "plastic", 20)
+        # Fabric walls seen edge-on: the outline and, a few millimetres in, piping and a perimeter zip.
+        for inset_px, thickness in ((0, 20.0), (int(rng.integers(4, 9) * ppm), 8.0)):
+            inner = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=inset_px) if inset_px else mask
+            edge = inner.astype(np.float32) - cv2.erode(inner, np.ones((5, 5), np.uint8)).astype(np.float32)
+            s.fill(np.clip(edge, 0, 255).astype(np.uint8), "plastic", thickness)
+        centre = np.array([w_mm / 2, h_mm / 2])
+        ring = centre + (outline - centre) * rng.uniform(0.85, 0.93)
+        s.line(np.vstack([ring, ring[:1]]), 3, "steel", 1.2)  # perimeter zip: a chain of teeth
         y = h_mm * rng.uniform(0.2, 0.3)
-        s.line([[w_mm * 0.25, y], [w_mm * 0.75, y]], 4, "steel", 1.5)  # zip
+        s.line([[w_mm * 0.25, y], [w_mm * 0.75, y]], 4, "steel", 1.5)  # pocket zip
         s.rect(w_mm * 0.5 - 10, y - 6, 20, 12, "steel", 3)  # zip puller
+        _handles(s, w_mm, h_mm, rng)
     else:  # hard_case: plastic shell, aluminium trolley tubes, wheels, steel frame
         s.rect(0, 0, w_mm, h_mm, "plastic", 6, corner_mm=25)
         s.rect(0, 0, w_mm, h_mm, "plastic", 40, corner_mm=25)
         s.rect(6, 6, w_mm - 12, h_mm - 12, "plastic", -40, corner_mm=20)
+        s.rect(12, 12, w_mm - 24, h_mm - 24, "plastic", 10, corner_mm=18)  # the two shells' rims
+        s.rect(15, 15, w_mm - 30, h_mm - 30, "plastic", -10, corner_mm=16)
+        s.rect(10, 10, w_mm - 20, h_mm - 20, "steel", 1.2, corner_mm=20)  # zip between the shells
+        s.rect(11.5, 11.5, w_mm - 23, h_mm - 23, "steel", -1.2, corner_mm=19)
+        tube_end = h_mm * rng.uniform(0.55, 0.75)  # the telescopic tube overlaps the outer one up to here
         for x in (w_mm * 0.3, w_mm * 0.7):
             s.line([[x, 15], [x, h_mm - 15]], 12, "aluminium", 12)
             s.line([[x, 15], [x, h_mm - 15]], 9, "aluminium", -9)
+            s.line([[x, 15], [x, tube_end]], 8, "aluminium", 8)
+            s.line([[x, 15], [x, tube_end]], 6, "aluminium", -6)
+        s.rect(w_mm * 0.3 - 8, 8, w_mm * 0.4 + 16, 18, "plastic", 25, round_mm=6, corner_mm=6)  # handle
+        if rng.random() < 0.6:  # lining divider with its zip
+            y = h_mm * rng.uniform(0.35, 0.65)
+            s.line([[20, y], [w_mm - 20, y + rng.uniform(-15, 15)]], 3, "steel", 1.2)
         for x, y in ((20, 20), (w_mm - 20, 20), (20, h_mm - 20), (w_mm - 20, h_mm - 20)):
             s.ellipse(x, y, 14, 14, "plastic", 30)
             s.ellipse(x, y, 4, 4, "steel", 30)
+    if kind in ("soft_bag", "hard_case") and rng.random() < 0.7:
+        # Lining and the soft things luggage is packed with: textile over most of the inside.
+        outline = _blob(rng, w_mm * 0.85, h_mm * 0.85, points=14, jitter=0.15) + [w_mm * 0.075, h_mm * 0.075]
+        lining = s.mask_poly(outline)
+        layer = rng.uniform(5, 20)
+        s.texture(lining, "paper", layer, rng, scale_mm=rng.uniform(15, 40), contrast=0.8)
+        _folds(s, lining, "paper", layer * 0.5, rng, int(rng.integers(4, 12)))
     if kind != "padded_envelope":
         _hardware(s, w_mm, h_mm, rng)
     s.layers.clip(0, None, out=s.layers)
     return s
+
+
+def _handles(s: Sketch, w_mm: float, h_mm: float, rng: Rng) -> None:
+    """Carry handles or a shoulder strap lying over the bag: webbing loops with D-rings at the ends."""
+    for _ in range(int(rng.integers(1, 3))):
+        x0, x1 = sorted(rng.uniform(0.15, 0.85, 2) * w_mm)
+        y = rng.uniform(0.1, 0.9) * h_mm
+        sag = rng.uniform(-0.3, 0.3) * h_mm
+        xs = np.linspace(x0, x1, 9)
+        ys = y + sag * np.sin(np.linspace(0, np.pi, 9))
+        s.line(np.stack([xs, ys], 1), rng.uniform(20, 35), "plastic", rng.uniform(2, 4))
+        for x, yy in ((xs[0], ys[0]), (xs[-1], ys[-1])):
+            s.ring(x, yy, 9, 6, "steel", 3)
 
 
 def _hardware(s: Sketch, w_mm: float, h_mm: float, rng: Rng) -> None:

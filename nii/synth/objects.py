@@ -20,20 +20,41 @@ def _pick(rng: Rng, options):
 
 
 def draw_gun(rng: Rng, ppm: float) -> Sketch:
-    """Pistol (slide, barrel, polymer or steel frame, grip with magazine, trigger guard) or revolver."""
+    """Pistol (hollow slide over a barrel and recoil spring, polymer or metal frame, grip with a
+    magazine of cartridges, trigger guard) or revolver."""
     if rng.random() < 0.25:
         return _revolver(rng, ppm)
     length = rng.uniform(150, 210)
     slide_h = rng.uniform(26, 34)
+    slide_w = rng.uniform(22, 30)  # across the beam when the pistol lies flat
+    wall = rng.uniform(3.5, 5.5)  # slide side walls: the beam crosses two of them
     grip_w = rng.uniform(28, 36)
     grip_h = rng.uniform(85, 115)
     rake = rng.uniform(10, 28)  # grip angle offset, mm
-    s = Sketch(length + 10, slide_h + grip_h + 10, ppm)
-    y0 = 5.0
+    s = Sketch(length + 20, slide_h + grip_h + 15, ppm)
+    x0, y0 = 5.0, 7.0
+    # Slide: a steel box tube. Its faces hold two walls of steel; its top and bottom are seen edge-on.
+    s.rect(x0, y0, length, slide_h, "steel", 2 * wall, corner_mm=3)
+    for y in (y0, y0 + slide_h - wall):
+        s.rect(x0, y, length, wall, "steel", slide_w - 2 * wall)
+    port = length * rng.uniform(0.45, 0.55)  # ejection port: one wall cut away
+    s.rect(x0 + port, y0 + wall, length * 0.18, slide_h * 0.4, "steel", -wall)
+    barrel_y = y0 + slide_h * 0.42
+    s.cylinder(x0 + 1, barrel_y, x0 + length * 0.72, barrel_y, rng.uniform(6.0, 7.5), "steel",
+               wall_mm=rng.uniform(2.2, 3.0))
+    s.rect(x0 + length * 0.6, barrel_y - 8, length * 0.14, 16, "steel", 6, round_mm=3)  # chamber
+    # Recoil spring round a guide rod under the barrel: a steel coil seen from the side.
+    spring_y, coil = y0 + slide_h * 0.78, rng.uniform(3.0, 4.0)
+    xs = np.arange(x0 + 8, x0 + length * 0.5, 2.6)
+    s.line(np.stack([xs, spring_y + coil * (np.arange(len(xs)) % 2 * 2 - 1)], 1), 1.1, "steel", 2.5)
+    s.line([[x0 + 8, spring_y], [x0 + length * 0.5, spring_y]], 3.0, _pick(rng, ["steel", "plastic"]))
+    s.line([[x0 + length * 0.8, barrel_y], [x0 + length * 0.97, barrel_y]], 3.0, "steel")  # striker
+    for x in (x0 + 6, x0 + length - 12):
+        s.rect(x, y0 - 4, 7, 4.5, "steel", 6)  # sights
+    # Frame: polymer shell or metal; the grip is hollow round the magazine.
     frame = _pick(rng, ["plastic", "plastic", "steel", "aluminium"])
-    s.rect(5, y0, length, slide_h, "steel", rng.uniform(22, 28), round_mm=6, corner_mm=3)
-    s.rect(5, y0 + slide_h * 0.3, length * 0.97, slide_h * 0.3, "steel", 9.0, round_mm=4)  # barrel
-    gx = 5 + length * rng.uniform(0.62, 0.75)
+    shell = rng.uniform(6, 9) if frame == "plastic" else rng.uniform(4, 7)
+    gx = x0 + length * rng.uniform(0.62, 0.75)
     grip = np.array(
         [
             [gx - grip_w / 2, y0 + slide_h],
@@ -42,37 +63,59 @@ def draw_gun(rng: Rng, ppm: float) -> Sketch:
             [gx - grip_w / 2 + rake, y0 + slide_h + grip_h],
         ]
     )
-    s.poly(grip, frame, rng.uniform(26, 32), round_mm=8)
-    s.rect(5, y0 + slide_h - 2, length * 0.7, 8, frame, 20, round_mm=4)  # dust cover / rail
-    # Magazine: steel box inside the grip holding a column of cartridges.
+    s.poly(grip, frame, shell, round_mm=4)
+    if frame != "plastic":
+        s.poly(grip, _pick(rng, ["plastic", "paper"]), rng.uniform(6, 10), round_mm=6)  # grip panels
+    s.rect(x0 + length * 0.06, y0 + slide_h - 1, gx - grip_w / 2 - x0 - length * 0.06, 9, frame,
+           slide_w * 0.8, round_mm=3)  # dust cover / rail
     mag = grip.copy()
     mag[:, 0] += np.array([5, -9, -9, 5])
     mag[2:, 1] += 4
-    s.poly(mag, "steel", 2.0)
+    s.poly(mag, "steel", 1.8)
+    base = mag[[3, 2, 2, 3]] + np.array([[-2, -6], [2, -6], [2, 0], [-2, 0]])
+    s.poly(base, _pick(rng, ["steel", "plastic"]), 8)  # magazine base plate
     for k in range(int(rng.integers(3, 8))):
         t = (k + 0.5) / 8
         cx = gx + rake * t
         s.rect(cx - 9, y0 + slide_h + 6 + t * grip_h * 0.85, 16, 6, "copper", 7.0, round_mm=3)
-    guard_cx = gx - grip_w / 2 - 12
-    s.ring(guard_cx, y0 + slide_h + 8, 13, 10, frame if frame != "plastic" else "steel", 8)
-    s.line([[guard_cx + 2, y0 + slide_h], [guard_cx - 1, y0 + slide_h + 12]], 4, "steel", 6)  # trigger
+    # Trigger guard: a loop in front of the grip; the trigger inside it.
+    front = gx - grip_w / 2
+    ys = y0 + slide_h + 6
+    guard = [[front - 30, ys - 4], [front - 32, ys + 10], [front - 24, ys + 22], [front + 1, ys + 21]]
+    s.line(guard, 4.5, frame if frame != "plastic" else "plastic", 9)
+    s.line([[front - 14, ys - 4], [front - 15, ys + 6], [front - 11, ys + 14]], 4.0,
+           _pick(rng, ["steel", "plastic"]), 6)
+    if frame != "plastic":
+        s.rect(x0 + length - 2, y0 + slide_h * 0.45, 9, 12, "steel", 8, round_mm=2)  # hammer
+    s.layers.clip(0, None, out=s.layers)
     return s
 
 
 def _revolver(rng: Rng, ppm: float) -> Sketch:
+    """Revolver: hollow barrel with an ejector rod under it, a cylinder of loaded chambers in a steel
+    frame, hammer, trigger guard and a wood or plastic grip."""
     barrel = rng.uniform(60, 150)
-    s = Sketch(barrel + 120, 150, ppm)
+    s = Sketch(barrel + 125, 150, ppm)
     y = 30.0
-    s.rect(5, y, barrel, 16, "steel", 16, round_mm=7)
-    s.rect(5 + barrel, y - 8, 48, 36, "steel", rng.uniform(32, 38), round_mm=10, corner_mm=6)  # cylinder
-    for k in range(3):
-        s.rect(8 + barrel, y - 4 + k * 11, 40, 7, "copper", 8, round_mm=3)
-    s.rect(5 + barrel + 45, y - 6, 30, 30, "steel", 22, round_mm=6)
-    grip = np.array(
-        [[barrel + 70, y + 20], [barrel + 100, y + 15], [barrel + 118, y + 105], [barrel + 85, y + 110]]
-    )
-    s.poly(grip, _pick(rng, ["paper", "plastic"]), 30, round_mm=10)
-    s.ring(barrel + 60, y + 34, 12, 9, "steel", 7)
+    s.cylinder(5, y + 8, 5 + barrel, y + 8, rng.uniform(8, 10), "steel", wall_mm=rng.uniform(3.5, 5))
+    s.rect(5, y - 2, barrel, 3, "steel", 8)  # rib
+    s.line([[12, y + 20], [5 + barrel, y + 20]], 4.0, "steel")  # ejector rod
+    cyl_w, cyl_h = rng.uniform(38, 48), rng.uniform(34, 40)
+    s.rect(5 + barrel, y - 8, cyl_w + 30, cyl_h + 6, "steel", 8, corner_mm=6)  # frame window sides
+    s.rect(5 + barrel, y - 6, cyl_w, cyl_h, "steel", cyl_h * 0.45, round_mm=8, corner_mm=4)  # cylinder
+    for k in range(3):  # loaded chambers seen from the side: brass cases, lead noses
+        s.rect(8 + barrel, y - 3 + k * cyl_h * 0.3, cyl_w - 6, 7, "copper", 6, round_mm=3)
+        s.rect(6 + barrel, y - 3 + k * cyl_h * 0.3, 6, 7, "lead", 7, round_mm=3)
+    back = 5 + barrel + cyl_w
+    s.rect(back, y - 6, 28, 30, "steel", 20, round_mm=6)  # frame behind the cylinder
+    s.poly([[back + 18, y - 6], [back + 30, y - 16], [back + 34, y - 10], [back + 26, y + 2]], "steel", 8)
+    grip = np.array([[back + 12, y + 22], [back + 40, y + 16], [back + 58, y + 105], [back + 26, y + 110]])
+    s.poly(grip, _pick(rng, ["paper", "plastic"]), rng.uniform(24, 32), round_mm=10)
+    s.line([[back + 20, y + 24], [back + 40, y + 100]], 6, "steel", 10)  # frame inside the grip
+    ys = y + cyl_h - 6
+    guard = [[back - 22, ys], [back - 24, ys + 14], [back - 12, ys + 24], [back + 14, ys + 22]]
+    s.line(guard, 4.0, "steel", 8)
+    s.line([[back - 6, ys], [back - 8, ys + 10], [back - 3, ys + 17]], 4.0, "steel", 6)  # trigger
     return s
 
 
