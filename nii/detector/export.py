@@ -59,7 +59,7 @@ def git_commit() -> str | None:
 
 
 def _with_generator_info(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The data spec, plus the `nii synth` parameters (seed, count, version) of synthetic folders."""
+    """The data spec, plus the `nii synth` parameters (seed, count, renderer ...) of synthetic folders."""
     spec = dict(data)
     for key in ("train", "val"):
         folder = spec.get(key)
@@ -68,8 +68,8 @@ def _with_generator_info(data: Mapping[str, Any]) -> dict[str, Any]:
         except (TypeError, OSError, ValueError):
             continue
         if "seed" in info and "count" in info:  # written by `nii synth`
-            spec[f"{key}_synth"] = {k: info[k] for k in ("seed", "count", "size", "threat_share", "version")
-                                    if k in info}
+            spec[f"{key}_synth"] = {k: info[k] for k in ("seed", "count", "size", "threat_share", "version",
+                                                             "renderer") if k in info}
     return spec
 
 

@@ -31,6 +31,10 @@ from nii.types import CLASS_NAMES
 log = logging.getLogger(__name__)
 
 ANNOTATIONS = "annotations.json"
+# Revision of what the scans look like: bump it whenever rendering changes, so that a model card
+# (which copies it from its training folder) tells which generator its data came from.
+# 2: hollow pistol slide, revolver, bag piping, zips and handles, suitcase rims and tubes, box fill.
+RENDERER = 2
 DECLARATIONS = "declarations.jsonl"
 _MIN_BOX_PX = 2.0  # boxes thinner than this (an object seen edge-on at the border) are dropped
 _PNG = [
@@ -173,6 +177,7 @@ def _coco(spec: SynthSpec, records: list[dict]) -> dict:
         "info": {
             "description": "nii synthetic dual-energy X-ray parcels",
             "version": __version__,
+            "renderer": RENDERER,
             "seed": spec.seed,
             "count": spec.count,
             "size": [spec.width, spec.height],

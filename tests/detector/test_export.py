@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nii.detector.checkpoint import model_from_checkpoint
-from nii.detector.export import export
+from nii.detector.export import _with_generator_info, export
 from nii.detector.model import build_model
 from nii.errors import ModelError
 from nii.runtime.card import load_card, sha256_file
@@ -65,6 +65,15 @@ def test_card_describes_the_file(exported: Path) -> None:
     assert card.training["epochs"] == 3 and card.training["seed"] == 0
     assert card.metrics["validation"]["map50"] == 0.5
     assert json.loads(exported.with_suffix(".json").read_text())["format"] == "nii-detector/1"
+
+
+def test_card_data_spec_names_the_synth_run(tmp_path: Path) -> None:
+    info = {"seed": 1, "count": 5000, "size": [800, 600], "threat_share": 0.85, "version": "0.1.0",
+            "renderer": 2, "description": "dropped"}
+    (tmp_path / "annotations.json").write_text(json.dumps({"info": info}))
+    spec = _with_generator_info({"train": str(tmp_path), "val": None})
+    assert spec["train_synth"] == {k: v for k, v in info.items() if k != "description"}
+    assert "val_synth" not in spec
 
 
 def test_unknown_threshold_class_is_refused(checkpoint: Path, tmp_path: Path) -> None:

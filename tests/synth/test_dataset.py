@@ -17,7 +17,7 @@ from pycocotools.coco import COCO
 
 from nii.cli import main
 from nii.errors import UsageError
-from nii.synth.dataset import ANNOTATIONS, DECLARATIONS, SynthSpec, write_dataset
+from nii.synth.dataset import ANNOTATIONS, DECLARATIONS, RENDERER, SynthSpec, write_dataset
 from nii.types import CLASS_NAMES
 
 
@@ -47,6 +47,12 @@ def test_coco_loads_and_boxes_are_valid(small):
             x, y, w, h = ann["bbox"]
             assert w >= 2 and h >= 2 and x >= 0 and y >= 0
             assert x + w <= img["width"] + 1e-6 and y + h <= img["height"] + 1e-6
+
+
+def test_info_names_the_generator_run(small):
+    info = json.loads((small / ANNOTATIONS).read_text())["info"]
+    assert info["renderer"] == RENDERER and info["seed"] == 21 and info["count"] == 8
+    assert info["size"] == [480, 360]
 
 
 def test_raw_channels_are_16_bit(small):
