@@ -33,9 +33,7 @@ def _folds(s: Sketch, mask: np.ndarray, material: str, thickness_mm: float, rng:
         bend = rng.normal(0, 0.15, 2) * [w_mm, h_mm]
         t = np.linspace(0, 1, 12)[:, None]
         curve = (1 - t) ** 2 * start + 2 * t * (1 - t) * ((start + end) / 2 + bend) + t**2 * end
-        width = max(int(round(rng.uniform(2, 8) * s.px_per_mm)), 1)
-        cv2.polylines(bands, [np.rint((curve * s.px_per_mm + 1) * 16).astype(np.int32)], False, 255, width,
-                      cv2.LINE_AA, 4)
+        s.mask_line(curve, rng.uniform(2, 8), bands)
     s.fill(cv2.min(bands, mask), material, thickness_mm)
 
 

@@ -82,7 +82,7 @@ def draw_gun(rng: Rng, ppm: float) -> Sketch:
     front = gx - grip_w / 2
     ys = y0 + slide_h + 6
     guard = [[front - 30, ys - 4], [front - 32, ys + 10], [front - 24, ys + 22], [front + 1, ys + 21]]
-    s.line(guard, 4.5, frame if frame != "plastic" else "plastic", 9)
+    s.line(guard, 4.5, frame, 9)
     s.line([[front - 14, ys - 4], [front - 15, ys + 6], [front - 11, ys + 14]], 4.0,
            _pick(rng, ["steel", "plastic"]), 6)
     if frame != "plastic":

@@ -121,11 +121,16 @@ class Sketch:
         cv2.circle(mask, center, max(int(round(r * s * (1 << _SHIFT))), 1), 255, -1, cv2.LINE_AA, _SHIFT)
         return mask
 
-    def line(self, points_mm, width_mm: float, material: str, thickness_mm: float | None = None) -> None:
-        """A bar or wire along a polyline, round in cross-section (thickness defaults to its width)."""
-        mask = np.zeros((self.h, self.w), dtype=np.uint8)
+    def mask_line(self, points_mm, width_mm: float, mask: np.ndarray | None = None) -> np.ndarray:
+        """A polyline width_mm wide drawn into `mask` (a new one when None), which is returned."""
+        mask = np.zeros((self.h, self.w), dtype=np.uint8) if mask is None else mask
         width_px = max(int(round(width_mm * self.px_per_mm)), 1)
         cv2.polylines(mask, [self._pts(np.asarray(points_mm))], False, 255, width_px, cv2.LINE_AA, _SHIFT)
+        return mask
+
+    def line(self, points_mm, width_mm: float, material: str, thickness_mm: float | None = None) -> None:
+        """A bar or wire along a polyline, round in cross-section (thickness defaults to its width)."""
+        mask = self.mask_line(points_mm, width_mm)
         self.fill(mask, material, thickness_mm or width_mm, round_mm=width_mm / 2)
 
     def cylinder(
