@@ -29,6 +29,8 @@ from nii.triage.policy import Policy
 log = logging.getLogger(__name__)
 
 FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # candidate score floors (below the card's: no effect)
+# Groups whose floors the search leaves alone: the shares alone would trade them for fewer alarms.
+_NEVER_RAISED = (Group.PROHIBITED, Group.DANGEROUS_GOODS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +111,6 @@ def _objective(s: Shares, min_prohibited: float) -> float:
     return misdeclared + compliant
 
 
-_NEVER_RAISED = (Group.PROHIBITED, Group.DANGEROUS_GOODS)
-
-
 def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
                 min_prohibited: float | None = None, floors: tuple[float, ...] = FLOORS,
                 rounds: int = 2) -> TuneResult:
@@ -119,9 +118,8 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
 
     Floors only raise the model card's thresholds, so they trade alarms against recall; classes of
     the taxonomy's prohibited and dangerous-goods groups are never raised (a few parcels of tuning
-    data cannot justify missing weapons or lithium cells: unguarded, the search raised the power
-    bank floor until it found one power bank in eight), and `min_prohibited` None keeps the share of
-    prohibited parcels stopped where it started.
+    data cannot justify missing weapons or lithium cells), and `min_prohibited` None keeps the share
+    of prohibited parcels stopped where it started.
     """
     if not parcels:
         raise NiiError("no parcels to tune on")
