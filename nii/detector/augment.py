@@ -222,6 +222,39 @@ class ObjectBank:
         return out.round().astype(np.uint8), np.concatenate(boxes).astype(np.float32), np.concatenate(labels)
 
 
+def overlay_parcel(
+    image: np.ndarray, xyxy: np.ndarray, class_ids: np.ndarray,
+    other: np.ndarray, other_xyxy: np.ndarray, other_ids: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Multiply ``other`` (another decoded parcel, flipped at random) onto ``image``, centre on centre
+    give or take 15% of the frame; its boxes that stay >= MIN_VISIBLE visible are added.
+
+    Real bags are fuller than one synthetic parcel (foreground share 0.42 on SIXray against 0.27):
+    stacking two parcels' transmissions doubles the clutter and overlap around every object.
+    """
+    h, w = image.shape[:2]
+    oh, ow = other.shape[:2]
+    other_xyxy = other_xyxy.reshape(-1, 4).copy()
+    if torch.rand(1).item() < 0.5:
+        other, other_xyxy[:, [0, 2]] = other[:, ::-1], ow - other_xyxy[:, [2, 0]]
+    if torch.rand(1).item() < 0.5:
+        other, other_xyxy[:, [1, 3]] = other[::-1], oh - other_xyxy[:, [3, 1]]
+    # Centres within 15% of the frame of each other: one fuller bag rather than two bags side by side.
+    x = (w - ow) // 2 + int(torch.randint(-(w * 15 // 100), w * 15 // 100 + 1, ()).item())
+    y = (h - oh) // 2 + int(torch.randint(-(h * 15 // 100), h * 15 // 100 + 1, ()).item())
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + ow), min(h, y + oh)
+    if x1 <= x0 or y1 <= y0:
+        return image, xyxy, class_ids
+    out = image.astype(np.float32)
+    out[y0:y1, x0:x1] *= other[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32) / 255
+    moved = other_xyxy + np.array([x, y, x, y], dtype=np.float32)
+    clipped = np.clip(moved, [x0, y0, x0, y0], [x1, y1, x1, y1])
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    keep = area(clipped) >= MIN_VISIBLE * np.maximum(area(moved), 1e-6)
+    boxes = np.concatenate([xyxy.reshape(-1, 4), clipped[keep]]).astype(np.float32)
+    return out.round().astype(np.uint8), boxes, np.concatenate([class_ids, other_ids[keep]])
+
+
 class DetectionDataset(TorchDataset):
     """``nii.datasets`` samples as tensors; ``transform`` None means a plain letterbox (validation).
 
@@ -260,9 +293,15 @@ class DetectionDataset(TorchDataset):
             xyxy, class_ids, cfg = s.xyxy * np.float32(scale), s.class_ids, self.transform.cfg
             if cfg.overlay_prob > 0:
                 self.bank.add(image, xyxy, class_ids, scale)
-                if torch.rand(1).item() < cfg.overlay_prob:
-                    count = int(torch.randint(1, cfg.overlay_max + 1, ()).item())
-                    image, xyxy, class_ids = self.bank.overlay(image, xyxy, class_ids, count, scale)
+            if cfg.parcel_overlay_prob > 0 and torch.rand(1).item() < cfg.parcel_overlay_prob:
+                j = int(torch.randint(len(self.samples), ()).item())
+                other, other_scale = self._decoded(j)
+                other_xyxy = self.samples[j].xyxy * np.float32(other_scale)
+                image, xyxy, class_ids = overlay_parcel(image, xyxy, class_ids, other, other_xyxy,
+                                                        self.samples[j].class_ids)
+            if cfg.overlay_prob > 0 and torch.rand(1).item() < cfg.overlay_prob:
+                count = int(torch.randint(1, cfg.overlay_max + 1, ()).item())
+                image, xyxy, class_ids = self.bank.overlay(image, xyxy, class_ids, count, scale)
             img, boxes, labels = self.transform(image, xyxy, class_ids)
             return img, boxes, labels, index
         # The serving letterbox itself, so validation sees exactly what ONNX Runtime will see.

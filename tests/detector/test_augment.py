@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from nii.datasets import Sample
-from nii.detector.augment import DetectionDataset, ObjectBank, TrainTransform
+from nii.detector.augment import DetectionDataset, ObjectBank, TrainTransform, overlay_parcel
 from nii.detector.config import AugmentConfig
 
 
@@ -53,6 +53,34 @@ def test_overlay_on_an_empty_bank_changes_nothing() -> None:
     image, boxes, labels = _parcel()
     out, out_boxes, out_labels = ObjectBank().overlay(image, boxes, labels, count=3)
     assert out is image and out_boxes is boxes and out_labels is labels
+
+
+def test_parcel_overlay_multiplies_transmissions_and_adds_the_other_parcels_boxes() -> None:
+    image = np.full((200, 300, 3), 255, np.uint8)
+    image[10:30, 10:40] = 100
+    other = np.full((200, 300, 3), 128, np.uint8)  # a bag transmitting half, a dark object in its centre
+    other[90:110, 140:160] = (40, 80, 160)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        out, boxes, labels = overlay_parcel(image, np.array([[10, 10, 40, 30]], np.float32), np.array([4]),
+                                            other, np.array([[140, 90, 160, 110]], np.float32), np.array([7]))
+        assert labels.tolist() == [4, 7] and boxes[0].tolist() == [10, 10, 40, 30]
+        x0, y0, x1, y1 = boxes[1].astype(int)
+        assert (x1 - x0, y1 - y0) == (20, 20)
+        assert np.array_equal(out[y0:y1, x0:x1], np.broadcast_to([40, 80, 160], (20, 20, 3)))  # on white
+        assert np.abs(out[150, 150].astype(int) - 128).max() <= 1  # the other bag covers the centre
+        assert image.max() == 255 and image[20, 20, 0] == 100  # the input is not modified in place
+
+
+def test_parcel_overlay_drops_the_other_parcels_boxes_left_outside_the_frame() -> None:
+    image = np.full((200, 300, 3), 255, np.uint8)
+    other = np.full((200, 600, 3), 255, np.uint8)  # twice as wide: its ends fall outside the frame
+    other_boxes = np.array([[0, 90, 20, 110], [290, 90, 310, 110]], np.float32)
+    for seed in range(10):
+        torch.manual_seed(seed)
+        _, boxes, labels = overlay_parcel(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
+                                          other, other_boxes, np.array([3, 5]))
+        assert labels.tolist() == [5] and 0 <= boxes[0, 0] < boxes[0, 2] <= 300
 
 
 def test_train_transform_keeps_boxes_on_the_canvas_and_labels_aligned() -> None:

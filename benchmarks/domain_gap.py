@@ -1,0 +1,103 @@
+"""How much of the synthetic-to-real gap do scanner differences explain? Evaluate models on a labelled
+set with each image changed the way another scanner or pipeline would change it (JPEG compression,
+palette hue, saturation, a smoothed material map), side by side, through the serving path.
+
+If a perturbation of the real scans moves their mAP50 a lot, the renderer should reproduce it; if no
+perturbation moves it, the gap is in the objects and the packing, not in the image pipeline.
+
+    python benchmarks/domain_gap.py --model models/nii-nano.onnx [--model OTHER.onnx]
+        --data ../shared/data/real/sixray_subset --split val [--limit N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nii.datasets import load_dataset
+from nii.detector.evaluate import EVAL_SCORE_THRESHOLD, metrics
+from nii.runtime.preprocess import decode_image
+from nii.runtime.yolo import load_detector
+
+
+def _hue(degrees: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL)
+        hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + round(degrees * 256 / 360)) % 256).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
+    return apply
+
+
+def _saturation(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0, 255)
+        return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return apply
+
+
+def _jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:  # OpenCV writes 4:2:0 chroma, as the SIXray files are
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        _, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return apply
+
+
+def _smooth_colour(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:  # blur chroma only: a scanner's smoothed material map
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+        lab[..., 1:] = cv2.GaussianBlur(lab[..., 1:], (0, 0), sigma)
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return apply
+
+
+PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
+    "none": None,
+    "jpeg_q75": _jpeg(75),
+    "hue_-15deg": _hue(-15),
+    "hue_+15deg": _hue(15),
+    "saturation_x0.7": _saturation(0.7),
+    "colour_blur_3px": _smooth_colour(3.0),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, action="append", required=True, help="model.onnx (repeatable)")
+    parser.add_argument("--data", type=Path, required=True, help="labelled dataset folder")
+    parser.add_argument("--split", default="test", help="split to read (default test)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    detectors = [load_detector(m, score_threshold=EVAL_SCORE_THRESHOLD, warmup=False) for m in args.model]
+    dataset = load_dataset(args.data, split=args.split, class_names=detectors[0].classes)
+    samples = dataset.samples[: args.limit]
+    dataset = type(dataset)(samples, dataset.class_names, dataset.report)
+    images = [decode_image(s.image_path) for s in samples]
+    present = sorted({dataset.class_names[c] for s in samples for c in s.class_ids.tolist()})
+    results = []
+    for name, change in PERTURBATIONS.items():
+        changed = images if change is None else [change(im) for im in images]
+        for model, detector in zip(args.model, detectors, strict=True):
+            predictions = [d for i in range(0, len(changed), 8)
+                           for d in detector.detect_batch(changed[i:i + 8])]
+            map50, _, per_class, _ = metrics(dataset, predictions, detector.card.thresholds)
+            row = {"perturbation": name, "model": str(model), "map50": round(map50, 3),
+                   "ap50": {c: round(per_class[c].ap50 or 0.0, 3) for c in present}}
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"data": str(args.data), "split": args.split, "images": len(samples),
+                                         "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
