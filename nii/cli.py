@@ -619,7 +619,8 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     policy = load_policy(args.policy)
     policy = dataclasses.replace(policy, comparison=compare_settings(policy, detector))
     parcels = collect(args.data, detector, policy, limit=args.limit, progress=True)
-    result = tune_floors(parcels, policy, list(detector.classes), min_prohibited=args.min_prohibited)
+    result = tune_floors(parcels, policy, list(detector.classes), thresholds=detector.thresholds,
+                         min_prohibited=args.min_prohibited)
     note = f"{result.parcels} parcels of {args.data}, model {detector.sha256[:12]}"
     write_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
 

@@ -126,6 +126,7 @@ class Detector:
             card_thresholds if score_threshold is None else [score_threshold] * len(self.classes),
             dtype=np.float32,
         )
+        self.thresholds: dict[str, float] = dict(zip(self.classes, self._thresholds.tolist(), strict=True))
         self.session = open_session(self.onnx_path, providers=providers, threads=threads, fp16=fp16,
                                     device_id=device_id)
         self.provider: str = self.session.get_providers()[0]

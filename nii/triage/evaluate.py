@@ -74,8 +74,8 @@ class _FixedDetector:
         self._detections = detections
         self.sha256 = sha256
 
-    def detect(self, image: np.ndarray) -> Detections:
-        return self._detections
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+        return self._detections  # scores 1: no threshold removes any
 
 
 Shares = tuple[float | None, float | None, float | None]

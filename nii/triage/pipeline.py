@@ -39,11 +39,12 @@ log = logging.getLogger(__name__)
 
 class DetectorLike(Protocol):
     """What triage needs of a detector; an optional ``recall`` (class -> share found, from its card)
-    lets a shortfall count only when the detector rarely causes one."""
+    lets a shortfall count only when the detector rarely causes one, and optional ``thresholds``
+    (class -> the score it reports from) let a policy floor go below them."""
 
     sha256: str
 
-    def detect(self, image: np.ndarray) -> Detections: ...
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,20 @@ class Decision:
         }
 
 
+def detect(detector: DetectorLike, image: np.ndarray, policy: Policy) -> Detections:
+    """The detector's detections at its own thresholds, and down to the policy's floor for classes
+    whose floor lies lower: the operating point is the administration's (a weak gun alarm may be worth
+    an officer's look), the model card's thresholds only its best F1 on validation data."""
+    own = getattr(detector, "thresholds", None) or {}
+    lower = {c: f for c, f in policy.min_score_by_class.items() if f < own.get(c, 0.0)}
+    if not lower:
+        return detector.detect(image)
+    found = detector.detect(image, score_threshold=min(lower.values()))
+    keep = np.array([score >= lower.get(name, own.get(name, 0.0))
+                     for score, name in zip(found.scores.tolist(), found.class_names, strict=True)], bool)
+    return Detections(found.xyxy[keep], found.scores[keep], found.class_ids[keep], found.classes)
+
+
 def detections_to_seen(detections: Detections, policy: Policy) -> tuple[Seen, ...]:
     """Detections kept by the policy's score thresholds, as plain records."""
     out = []
@@ -163,7 +178,7 @@ def triage(
     start = time.perf_counter()
     policy = policy or load_policy()
     taxonomy = taxonomy or load_taxonomy()
-    seen = detections_to_seen(detector.detect(scan.rgb), policy)
+    seen = detections_to_seen(detect(detector, scan.rgb, policy), policy)
     comparison = compare(
         declaration,
         seen,

@@ -1,17 +1,19 @@
 """`tune-policy`: choose per-class detection score floors on labelled parcels (a `nii synth` folder).
 
-The detector runs once per parcel; each candidate policy then only re-filters the stored detections,
-compares and decides, so a search over hundreds of policies takes seconds. The search is coordinate
-ascent over classes: it maximises (misdeclared flagged + compliant released) while keeping the share
-of prohibited parcels stopped at or above a floor (by default: where the starting policy had it).
-Tune on validation parcels, then measure the tuned policy on a test folder with another seed
-(`nii eval-triage --policy`).
+The detector runs once per parcel, down to the lowest candidate floor; each candidate policy then only
+re-filters the stored detections, compares and decides, so a search over hundreds of policies takes
+seconds. The search is coordinate ascent over classes: it maximises (misdeclared flagged + compliant
+released) once the share of prohibited parcels stopped reaches a floor (by default: where the starting
+policy had it), and until then that share itself. Floors of prohibited and dangerous-goods classes
+only go down from the detector's thresholds, those of other classes either way. Tune on validation
+parcels, then measure the tuned policy on a test folder with another seed (`nii eval-triage --policy`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,8 +30,8 @@ from nii.triage.policy import Policy
 
 log = logging.getLogger(__name__)
 
-FLOORS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # candidate score floors (below the card's: no effect)
-# Groups whose floors the search leaves alone: the shares alone would trade them for fewer alarms.
+FLOORS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # candidate score floors
+# Groups whose floors the search never raises: the shares alone would trade them for fewer alarms.
 _NEVER_RAISED = (Group.PROHIBITED, Group.DANGEROUS_GOODS)
 
 
@@ -57,7 +59,9 @@ class TuneResult:
 
 def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | None = None,
             progress: bool = False) -> list[Parcel]:
-    """Detect and profile every parcel of a synth folder once."""
+    """Detect (down to the lowest candidate floor when the detector has thresholds to go below) and
+    profile every parcel of a synth folder once."""
+    lowest = min(FLOORS) if getattr(detector, "thresholds", None) else None
     records = read_records(data, limit)
     truth = ground_truth(data)
     if progress:
@@ -74,7 +78,8 @@ def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | 
             log.warning("parcel %s: skipped (%s)", name, exc)
             continue
         out.append(Parcel(name, frozenset(record["ground_truth"]["labels"]), declaration,
-                          detector.detect(scan.rgb), material_profile(scan, policy), scan.sha256,
+                          detector.detect(scan.rgb, score_threshold=lowest), material_profile(scan, policy),
+                          scan.sha256,
                           Counter(truth[name].class_names if name in truth else ())))
     return out
 
@@ -107,36 +112,41 @@ def shares(parcels: list[Parcel], policy: Policy, taxonomy: Taxonomy) -> Shares:
 def _objective(s: Shares, min_prohibited: float) -> float:
     prohibited, misdeclared, compliant = (v if v is not None else 1.0 for v in s)
     if prohibited < min_prohibited:
-        return -1.0
+        return prohibited - 2.0  # below the floor, any step towards it is progress
     return misdeclared + compliant
 
 
 def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
-                min_prohibited: float | None = None, floors: tuple[float, ...] = FLOORS,
-                rounds: int = 2) -> TuneResult:
+                thresholds: Mapping[str, float] | None = None, min_prohibited: float | None = None,
+                floors: tuple[float, ...] = FLOORS, rounds: int = 2) -> TuneResult:
     """Coordinate ascent over per-class detection floors (`detection.by_class` of the policy).
 
-    Floors only raise the model card's thresholds, so they trade alarms against recall; classes of
-    the taxonomy's prohibited and dangerous-goods groups are never raised (a few parcels of tuning
-    data cannot justify missing weapons or lithium cells), and `min_prohibited` None keeps the share
-    of prohibited parcels stopped where it started.
+    ``thresholds`` are the detector's own (its card's), which the parcels' detections may lie below
+    (`collect`); the tuned policy states every class's floor. Floors of the taxonomy's prohibited and
+    dangerous-goods classes are never raised (a few parcels of tuning data cannot justify missing
+    weapons or lithium cells), only lowered, highest first, while prohibited parcels are missed;
+    `min_prohibited` None keeps the share of prohibited parcels stopped where it started.
     """
     if not parcels:
         raise NiiError("no parcels to tune on")
     taxonomy = load_taxonomy()
-    classes = [c for c in classes if c not in taxonomy.categories or
-               taxonomy.categories[c].group not in _NEVER_RAISED]
-    before = shares(parcels, policy, taxonomy)
+    start = {c: max(policy.min_score, t) for c, t in (thresholds or {}).items()}
+    best = replace(policy, min_score_by_class={**start, **policy.min_score_by_class})
+    before = shares(parcels, best, taxonomy)
     if min_prohibited is None:
         min_prohibited = before[0] if before[0] is not None else 0.0
-    best, best_score = policy, _objective(before, min_prohibited)
+    best_score = _objective(before, min_prohibited)
     steps = []
     for _ in range(rounds):
         changed = False
         for name in classes:
-            for floor in floors:
-                by_class = {**best.min_score_by_class, name: floor}
-                candidate = replace(best, min_score_by_class=by_class)
+            current = best.min_score_by_class.get(name)
+            if name in taxonomy.categories and taxonomy.categories[name].group in _NEVER_RAISED:
+                candidates = sorted((f for f in floors if current is not None and f < current), reverse=True)
+            else:
+                candidates = list(floors)
+            for floor in candidates:
+                candidate = replace(best, min_score_by_class={**best.min_score_by_class, name: floor})
                 s = shares(parcels, candidate, taxonomy)
                 score = _objective(s, min_prohibited)
                 if score > best_score + 1e-9:

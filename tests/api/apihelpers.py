@@ -37,7 +37,7 @@ class FakeDetector:
     def __init__(self, *found: tuple[str, float]) -> None:
         self.found = list(found)
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
         n = len(self.found)
         boxes = np.array([[10 + 5 * i, 10, 60 + 5 * i, 50] for i in range(n)], np.float32).reshape(n, 4)
         return Detections(

@@ -33,12 +33,15 @@ class FakeDetector:
     def __init__(self, *found: tuple[str, float]) -> None:
         self.found = found
 
-    def detect(self, image: np.ndarray) -> Detections:
-        n = len(self.found)
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+        own = getattr(self, "thresholds", {})  # a test may give it thresholds to report from, as a card does
+        found = [(c, s) for c, s in self.found
+                 if s >= (own.get(c, 0.0) if score_threshold is None else score_threshold)]
+        n = len(found)
         return Detections(
             np.tile(np.array([[10, 10, 50, 50]], np.float32), (n, 1)),
-            np.array([s for _, s in self.found], np.float32),
-            np.array([CLASS_NAMES.index(c) for c, _ in self.found], np.int64),
+            np.array([s for _, s in found], np.float32),
+            np.array([CLASS_NAMES.index(c) for c, _ in found], np.int64),
             CLASS_NAMES,
         )
 
@@ -123,6 +126,20 @@ def test_the_cards_look_alikes_let_a_declared_power_bank_explain_a_battery() -> 
     strict = dataclasses.replace(NO_RANDOM, comparison=dataclasses.replace(NO_RANDOM.comparison,
                                                                            look_alike_min=0.2))
     assert triage(_scan(), declaration, confused, policy=strict).outcome is Outcome.REFER
+
+
+def test_a_policy_floor_below_the_models_threshold_asks_the_model_for_weaker_detections() -> None:
+    declaration = _declaration(("t-shirt", 1, 0.2, 15.0))
+    detector = FakeDetector(("gun", 0.3), ("bottle", 0.3))
+    detector.thresholds = {name: 0.5 for name in CLASS_NAMES}
+    assert triage(_scan(), declaration, detector, policy=NO_RANDOM).outcome is Outcome.RELEASE
+    wary = dataclasses.replace(NO_RANDOM, min_score_by_class={"gun": 0.25})
+    decision = triage(_scan(), declaration, detector, policy=wary)
+    assert decision.outcome is Outcome.HOLD and decision.reasons[0].code == "prohibited_detected"
+    assert [d.class_name for d in decision.comparison.detections] == ["gun"]  # the bottle keeps 0.5
+    # min_score alone only raises the model's thresholds.
+    low = dataclasses.replace(NO_RANDOM, min_score=0.1)
+    assert triage(_scan(), declaration, detector, policy=low).outcome is Outcome.RELEASE
 
 
 def test_decision_is_reproducible_and_json() -> None:
@@ -290,6 +307,21 @@ def test_tune_floors_cuts_false_alarms_and_keeps_prohibited(tmp_path: Path) -> N
     assert tuned.min_score_by_class == result.policy.min_score_by_class
     assert tuned.comparison.recall == result.policy.comparison.recall
     assert tuned.rules == NO_RANDOM.rules
+
+
+def test_tune_floors_lowers_a_prohibited_floor_until_prohibited_parcels_are_stopped() -> None:
+    shirt = ("t-shirt", 1, 0.2, 15.0)
+    parcels = [
+        _parcel("g", {"prohibited_item"}, shirt, ("gun", 0.35), truth="gun"),  # below the model's 0.5
+        _parcel("k", {"prohibited_item"}, shirt, ("knife", 0.8), truth="knife"),
+        *(_parcel(f"c{i}", {"compliant"}, shirt, ("gun", 0.15)) for i in range(3)),  # weaker false alarms
+    ]
+    thresholds = {"gun": 0.5, "knife": 0.5, "bottle": 0.5}
+    result = tune_floors(parcels, NO_RANDOM, ["gun", "knife", "bottle"], thresholds=thresholds,
+                         min_prohibited=1.0)
+    assert result.before == (0.5, None, 1.0) and result.after == (1.0, None, 1.0)
+    assert result.policy.min_score_by_class["gun"] == 0.3  # the highest floor that stops the gun
+    assert result.policy.min_score_by_class["knife"] == 0.5  # never raised, not lowered for nothing
 
 
 def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
