@@ -1,6 +1,7 @@
 """How much of the synthetic-to-real gap do scanner differences explain? Evaluate models on a labelled
 set with each image changed the way another scanner or pipeline would change it (JPEG compression,
-palette hue, saturation, a smoothed material map), side by side, through the serving path.
+palette hue, saturation, a smoothed material map) or imaged at another scale, side by side, through
+the serving path.
 
 If a perturbation of the real scans moves their mAP50 a lot, the renderer should reproduce it; if no
 perturbation moves it, the gap is in the objects and the packing, not in the image pipeline.
@@ -57,6 +58,14 @@ def _smooth_colour(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
     return apply
 
 
+def _margin(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:  # white margin right and below: boxes keep their pixels,
+        h, w = rgb.shape[:2]  # and everything shrinks by 1 / factor in the letterboxed input
+        return cv2.copyMakeBorder(rgb, 0, round(h * (factor - 1)), 0, round(w * (factor - 1)),
+                                  cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    return apply
+
+
 PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
     "none": None,
     "jpeg_q75": _jpeg(75),
@@ -64,6 +73,8 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
     "hue_+15deg": _hue(15),
     "saturation_x0.7": _saturation(0.7),
     "colour_blur_3px": _smooth_colour(3.0),
+    "objects_x0.75": _margin(4 / 3),
+    "objects_x0.6": _margin(5 / 3),
 }
 
 
