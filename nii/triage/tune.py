@@ -123,15 +123,16 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
 
     ``thresholds`` are the detector's own (its card's), which the parcels' detections may lie below
     (`collect`); the tuned policy states every class's floor. Floors of the taxonomy's prohibited and
-    dangerous-goods classes are never raised (a few parcels of tuning data cannot justify missing
-    weapons or lithium cells), only lowered, highest first, while prohibited parcels are missed;
+    dangerous-goods classes never go above where they began (a few parcels of tuning data cannot
+    justify missing weapons or lithium cells), only down, highest floor first;
     `min_prohibited` None keeps the share of prohibited parcels stopped where it started.
     """
     if not parcels:
         raise NiiError("no parcels to tune on")
     taxonomy = load_taxonomy()
     start = {c: max(policy.min_score, t) for c, t in (thresholds or {}).items()}
-    best = replace(policy, min_score_by_class={**start, **policy.min_score_by_class})
+    start.update(policy.min_score_by_class)
+    best = replace(policy, min_score_by_class=start)
     before = shares(parcels, best, taxonomy)
     if min_prohibited is None:
         min_prohibited = before[0] if before[0] is not None else 0.0
@@ -140,9 +141,10 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
     for _ in range(rounds):
         changed = False
         for name in classes:
-            current = best.min_score_by_class.get(name)
             if name in taxonomy.categories and taxonomy.categories[name].group in _NEVER_RAISED:
-                candidates = sorted((f for f in floors if current is not None and f < current), reverse=True)
+                top = start.get(name)  # a lowered floor may come back up to where it began, never above
+                below = [] if top is None else [top, *(f for f in floors if f < top)]
+                candidates = sorted(below, reverse=True)
             else:
                 candidates = list(floors)
             for floor in candidates:
