@@ -151,3 +151,20 @@ def test_the_cache_decodes_once_at_the_served_scale(tmp_path: Path) -> None:
         assert img.shape == (3, 150, 150) and out_labels.tolist() == [4]
         assert out_boxes[0].tolist() == [50, 25, 65, 35]  # the file's box at the served scale
     assert torch.equal(first[0], second[0])
+
+
+def test_the_dataset_stacks_another_training_parcel_when_asked(tmp_path: Path) -> None:
+    samples = []
+    for i, label in enumerate((4, 9)):
+        image, boxes, labels = _parcel()
+        path = tmp_path / f"p{i}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        samples.append(Sample(path, 300, 200, boxes, np.array([label], np.int64)))
+    still = AugmentConfig(hflip=0, vflip=0, rot90=0, scale_prob=0, hue=0, saturation=0, brightness=0,
+                          contrast=0, channel_permute=0, noise_prob=0, blur_prob=0, overlay_prob=0,
+                          parcel_overlay_prob=1.0)
+    dataset = DetectionDataset(samples, 300, TrainTransform(still, 300))
+    torch.manual_seed(0)
+    labels = [sorted(dataset[0][2].tolist()) for _ in range(8)]
+    assert all(len(x) == 2 and x[0] == 4 for x in labels)  # its own object and one of the other's
+    assert [4, 9] in labels
