@@ -59,7 +59,7 @@ class AugmentConfig:
     blur_prob: float = 0.2  # probability of a Gaussian blur (sigma 0.1-1.2 px)
     overlay_prob: float = 0.0  # probability of overlaying objects seen in earlier images (X-ray overlay)
     overlay_max: int = 3  # at most this many overlaid objects per image
-    parcel_overlay_prob: float = 0.0  # probability of multiplying another whole training parcel onto the image
+    parcel_overlay_prob: float = 0.0  # probability of multiplying another whole training parcel on
 
 
 @dataclass(frozen=True, slots=True)
