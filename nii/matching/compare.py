@@ -177,6 +177,7 @@ class Seen:
     class_name: str
     score: float
     xyxy: tuple[float, float, float, float]
+    weak: bool = False  # below the model's own threshold: reported because the policy's floor is lower
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,15 +385,13 @@ def compare(
         group = str(cat.group) if cat is not None else None
         score = best_score[name]
         if cat is not None and cat.group in (Group.PROHIBITED, Group.RESTRICTED):
-            findings.append(
-                Finding(
-                    f"{cat.group}_detected",
-                    f"{name} seen (score {score:.2f}), {cat.group} in mail",
-                    name,
-                    score=score,
-                    group=group,
-                )
-            )
+            if cat.group is Group.PROHIBITED and all(d.weak for d in detections if d.class_name == name):
+                code = "prohibited_suspected"
+                text = (f"{name} seen weakly (score {score:.2f}, below the model's threshold), prohibited "
+                        "in mail: for an officer to look at")
+            else:
+                code, text = f"{cat.group}_detected", f"{name} seen (score {score:.2f}), {cat.group} in mail"
+            findings.append(Finding(code, text, name, score=score, group=group))
         if cat is not None and cat.group is Group.DANGEROUS_GOODS:
             how = "declared" if declared_qty[name] else "not declared"
             findings.append(

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -140,14 +141,17 @@ def detect(detector: DetectorLike, image: np.ndarray, policy: Policy) -> Detecti
     return Detections(found.xyxy[keep], found.scores[keep], found.class_ids[keep], found.classes)
 
 
-def detections_to_seen(detections: Detections, policy: Policy) -> tuple[Seen, ...]:
-    """Detections kept by the policy's score thresholds, as plain records."""
+def detections_to_seen(detections: Detections, policy: Policy,
+                       own: Mapping[str, float] | None = None) -> tuple[Seen, ...]:
+    """Detections kept by the policy's score thresholds, as plain records; those below the detector's
+    ``own`` thresholds are marked weak."""
+    own = own or {}
     out = []
     for box, score, name in zip(
         detections.xyxy.tolist(), detections.scores.tolist(), detections.class_names, strict=True
     ):
         if score >= policy.detection_threshold(name):
-            out.append(Seen(name, float(score), tuple(float(v) for v in box)))
+            out.append(Seen(name, float(score), tuple(float(v) for v in box), score < own.get(name, 0.0)))
     return tuple(out)
 
 
@@ -178,7 +182,8 @@ def triage(
     start = time.perf_counter()
     policy = policy or load_policy()
     taxonomy = taxonomy or load_taxonomy()
-    seen = detections_to_seen(detect(detector, scan.rgb, policy), policy)
+    own = getattr(detector, "thresholds", None)
+    seen = detections_to_seen(detect(detector, scan.rgb, policy), policy, own)
     comparison = compare(
         declaration,
         seen,

@@ -135,8 +135,13 @@ def test_a_policy_floor_below_the_models_threshold_asks_the_model_for_weaker_det
     assert triage(_scan(), declaration, detector, policy=NO_RANDOM).outcome is Outcome.RELEASE
     wary = dataclasses.replace(NO_RANDOM, min_score_by_class={"gun": 0.25})
     decision = triage(_scan(), declaration, detector, policy=wary)
+    # Weak, so an officer looks at the image first rather than the parcel being opened.
+    assert decision.outcome is Outcome.REFER and decision.reasons[0].code == "prohibited_suspected"
+    assert [(d.class_name, d.weak) for d in decision.comparison.detections] == [("gun", True)]  # bottle: 0.5
+    strong = FakeDetector(("gun", 0.6))
+    strong.thresholds = detector.thresholds
+    decision = triage(_scan(), declaration, strong, policy=wary)
     assert decision.outcome is Outcome.HOLD and decision.reasons[0].code == "prohibited_detected"
-    assert [d.class_name for d in decision.comparison.detections] == ["gun"]  # the bottle keeps 0.5
     # min_score alone only raises the model's thresholds.
     low = dataclasses.replace(NO_RANDOM, min_score=0.1)
     assert triage(_scan(), declaration, detector, policy=low).outcome is Outcome.RELEASE
