@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nii.datasets import load_dataset
+from nii.datasets import Dataset, load_dataset
 from nii.detector.evaluate import EVAL_SCORE_THRESHOLD, metrics
 from nii.runtime.preprocess import decode_image
 from nii.runtime.yolo import load_detector
@@ -91,15 +91,14 @@ def main() -> None:
     detectors = [load_detector(m, score_threshold=EVAL_SCORE_THRESHOLD, warmup=False) for m in args.model]
     dataset = load_dataset(args.data, split=args.split, class_names=detectors[0].classes)
     samples = dataset.samples[: args.limit]
-    dataset = type(dataset)(samples, dataset.class_names, dataset.report)
+    dataset = Dataset(samples, dataset.class_names, dataset.report)
     images = [decode_image(s.image_path) for s in samples]
     present = sorted({dataset.class_names[c] for s in samples for c in s.class_ids.tolist()})
     results = []
     for name, change in PERTURBATIONS.items():
         changed = images if change is None else [change(im) for im in images]
         for model, detector in zip(args.model, detectors, strict=True):
-            predictions = [d for i in range(0, len(changed), 8)
-                           for d in detector.detect_batch(changed[i:i + 8])]
+            predictions = detector.detect_batch(changed)  # batched within, as serving batches
             map50, _, per_class, _ = metrics(dataset, predictions, detector.card.thresholds)
             row = {"perturbation": name, "model": str(model), "map50": round(map50, 3),
                    "ap50": {c: round(per_class[c].ap50 or 0.0, 3) for c in present}}

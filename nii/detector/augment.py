@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset as TorchDataset
 from torchvision import tv_tensors
+from torchvision.ops import box_area
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -249,8 +250,7 @@ def overlay_parcel(
     out[y0:y1, x0:x1] *= other[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32) / 255
     moved = other_xyxy + np.array([x, y, x, y], dtype=np.float32)
     clipped = np.clip(moved, [x0, y0, x0, y0], [x1, y1, x1, y1])
-    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
-    keep = area(clipped) >= MIN_VISIBLE * np.maximum(area(moved), 1e-6)
+    keep = (box_area(torch.from_numpy(clipped)) >= MIN_VISIBLE * box_area(torch.from_numpy(moved))).numpy()
     boxes = np.concatenate([xyxy.reshape(-1, 4), clipped[keep]]).astype(np.float32)
     return out.round().astype(np.uint8), boxes, np.concatenate([class_ids, other_ids[keep]])
 
@@ -296,8 +296,8 @@ class DetectionDataset(TorchDataset):
             if cfg.parcel_overlay_prob > 0 and torch.rand(1).item() < cfg.parcel_overlay_prob:
                 j = int(torch.randint(len(self.samples), ()).item())
                 other, other_scale = self._decoded(j)
-                other_xyxy = self.samples[j].xyxy * np.float32(other_scale)
-                image, xyxy, class_ids = overlay_parcel(image, xyxy, class_ids, other, other_xyxy,
+                image, xyxy, class_ids = overlay_parcel(image, xyxy, class_ids, other,
+                                                        self.samples[j].xyxy * np.float32(other_scale),
                                                         self.samples[j].class_ids)
             if cfg.overlay_prob > 0 and torch.rand(1).item() < cfg.overlay_prob:
                 count = int(torch.randint(1, cfg.overlay_max + 1, ()).item())

@@ -340,6 +340,7 @@ def compare(
     best_score: dict[str, float] = {}
     for d in detections:
         best_score[d.class_name] = max(best_score.get(d.class_name, 0.0), d.score)
+    strong = {d.class_name for d in detections if not d.weak}
 
     findings: list[Finding] = []
     classified = []
@@ -385,7 +386,7 @@ def compare(
         group = str(cat.group) if cat is not None else None
         score = best_score[name]
         if cat is not None and cat.group in (Group.PROHIBITED, Group.RESTRICTED):
-            if cat.group is Group.PROHIBITED and all(d.weak for d in detections if d.class_name == name):
+            if cat.group is Group.PROHIBITED and name not in strong:
                 code = "prohibited_suspected"
                 text = (f"{name} seen weakly (score {score:.2f}, below the model's threshold), prohibited "
                         "in mail: for an officer to look at")

@@ -127,31 +127,28 @@ class Decision:
         }
 
 
-def detect(detector: DetectorLike, image: np.ndarray, policy: Policy) -> Detections:
-    """The detector's detections at its own thresholds, and down to the policy's floor for classes
-    whose floor lies lower: the operating point is the administration's (a weak gun alarm may be worth
-    an officer's look), the model card's thresholds only its best F1 on validation data."""
-    own = getattr(detector, "thresholds", None) or {}
-    lower = {c: f for c, f in policy.min_score_by_class.items() if f < own.get(c, 0.0)}
-    if not lower:
+def detect(detector: DetectorLike, image: np.ndarray, policy: Policy, own: Mapping[str, float]) -> Detections:
+    """The detector's detections, down to the policy's floors where they lie below the detector's
+    ``own`` thresholds: the operating point is the administration's (a weak gun alarm may be worth an
+    officer's look), the model card's thresholds only its best F1 on validation data."""
+    floors = {c: policy.detection_threshold(c, t) for c, t in own.items()}
+    if all(floors[c] >= t for c, t in own.items()):
         return detector.detect(image)
-    found = detector.detect(image, score_threshold=min(lower.values()))
-    keep = np.array([score >= lower.get(name, own.get(name, 0.0))
-                     for score, name in zip(found.scores.tolist(), found.class_names, strict=True)], bool)
-    return Detections(found.xyxy[keep], found.scores[keep], found.class_ids[keep], found.classes)
+    return detector.detect(image, score_threshold=min(floors.values()))
 
 
 def detections_to_seen(detections: Detections, policy: Policy,
                        own: Mapping[str, float] | None = None) -> tuple[Seen, ...]:
-    """Detections kept by the policy's score thresholds, as plain records; those below the detector's
-    ``own`` thresholds are marked weak."""
+    """Detections kept by the policy's floors, as plain records; those below the detector's ``own``
+    thresholds (reported because a floor lies lower) are marked weak."""
     own = own or {}
     out = []
     for box, score, name in zip(
         detections.xyxy.tolist(), detections.scores.tolist(), detections.class_names, strict=True
     ):
-        if score >= policy.detection_threshold(name):
-            out.append(Seen(name, float(score), tuple(float(v) for v in box), score < own.get(name, 0.0)))
+        model = own.get(name, 0.0)
+        if score >= policy.detection_threshold(name, model):
+            out.append(Seen(name, float(score), tuple(float(v) for v in box), score < model))
     return tuple(out)
 
 
@@ -182,8 +179,8 @@ def triage(
     start = time.perf_counter()
     policy = policy or load_policy()
     taxonomy = taxonomy or load_taxonomy()
-    own = getattr(detector, "thresholds", None)
-    seen = detections_to_seen(detect(detector, scan.rgb, policy), policy, own)
+    own = getattr(detector, "thresholds", None) or {}
+    seen = detections_to_seen(detect(detector, scan.rgb, policy, own), policy, own)
     comparison = compare(
         declaration,
         seen,

@@ -150,8 +150,10 @@ class Policy:
     comparison: CompareSettings
     source: str
 
-    def detection_threshold(self, class_name: str) -> float:
-        return self.min_score_by_class.get(class_name, self.min_score)
+    def detection_threshold(self, class_name: str, model_threshold: float = 0.0) -> float:
+        """The class's floor: its `by_class` floor outright (below the model's threshold too), else
+        `min_score`, which only raises the model's threshold."""
+        return self.min_score_by_class.get(class_name, max(self.min_score, model_threshold))
 
     def random_draw(self, scan_sha256: str) -> float:
         """Uniform [0, 1) number fixed by the scan and the policy version."""

@@ -130,8 +130,8 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
     if not parcels:
         raise NiiError("no parcels to tune on")
     taxonomy = load_taxonomy()
-    start = {c: max(policy.min_score, t) for c, t in (thresholds or {}).items()}
-    start.update(policy.min_score_by_class)
+    start = {**{c: policy.detection_threshold(c, t) for c, t in (thresholds or {}).items()},
+             **policy.min_score_by_class}
     best = replace(policy, min_score_by_class=start)
     before = shares(parcels, best, taxonomy)
     if min_prohibited is None:
