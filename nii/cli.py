@@ -621,7 +621,8 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     parcels = collect(args.data, detector, policy, limit=args.limit, progress=True)
     result = tune_floors(parcels, policy, list(detector.classes), thresholds=detector.thresholds,
                          min_prohibited=args.min_prohibited)
-    note = f"{result.parcels} parcels of {args.data}, model {detector.sha256[:12]}"
+    target = "" if args.min_prohibited is None else f", --min-prohibited {args.min_prohibited:g}"
+    note = f"{result.parcels} parcels of {args.data}{target}, model {detector.sha256[:12]}"
     write_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
 
     print(f"{result.parcels} parcels")

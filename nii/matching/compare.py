@@ -58,6 +58,10 @@ class CompareSettings:
     # of prohibited classes never are.
     look_alikes: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     look_alike_min: float = 0.05
+    # A detection overlapping a stronger detection of another class by at least this IoU is that
+    # object seen twice (a hammer read over a wrench): not counted, a `same_object` finding says so.
+    # A prohibited detection always counts. None: every detection counts.
+    same_object_iou: float | None = None
 
 
 def shortfall_chance(seen: int, declared: int, recall: float) -> float:
@@ -336,13 +340,13 @@ def compare(
     taxonomy = taxonomy or load_taxonomy()
     settings = settings or CompareSettings()
     cats = taxonomy.categories
+    detections, findings = _same_objects(detections, cats, settings.same_object_iou)
     counts = Counter(d.class_name for d in detections)
     best_score: dict[str, float] = {}
     for d in detections:
         best_score[d.class_name] = max(best_score.get(d.class_name, 0.0), d.score)
     strong = {d.class_name for d in detections if not d.weak}
 
-    findings: list[Finding] = []
     classified = []
     for i, line in enumerate(declaration.lines):
         lc = classify_line(line.description, line.hs_code, taxonomy=taxonomy, value=line.value)
@@ -442,6 +446,41 @@ def compare(
     return Comparison(
         tuple(lines), tuple(detections), tuple(findings), material, taxonomy.version, dict(counts)
     )
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _same_objects(detections: Sequence[Seen], cats: Mapping,
+                  iou: float | None) -> tuple[list[Seen], list[Finding]]:
+    """The detections that count, in their order, and a `same_object` finding for each one read as a
+    stronger detection of another class over the same object (greedy, strongest first, like NMS)."""
+    if iou is None:
+        return list(detections), []
+    kept: list[Seen] = []
+    findings: list[Finding] = []
+    dropped: set[int] = set()
+    for i in sorted(range(len(detections)), key=lambda i: -detections[i].score):
+        d = detections[i]
+        cat = cats.get(d.class_name)
+        over = None if cat is not None and cat.group is Group.PROHIBITED else next(
+            (k for k in kept if k.class_name != d.class_name and _iou(k.xyxy, d.xyxy) >= iou), None)
+        if over is None:
+            kept.append(d)
+            continue
+        dropped.add(i)
+        findings.append(Finding(
+            "same_object",
+            f"{d.class_name} (score {d.score:.2f}) lies on the {over.class_name} seen there (score "
+            f"{over.score:.2f}): one object, counted once",
+            d.class_name,
+            score=d.score,
+            group=None if cat is None else str(cat.group),
+        ))
+    return [d for i, d in enumerate(detections) if i not in dropped], findings
 
 
 def _read_look_alikes(

@@ -89,6 +89,7 @@ class _Comparison(BaseModel):
     shortfall_p_max: Annotated[float, Field(gt=0, le=1)] = 0.05
     look_alikes: dict[str, dict[str, Annotated[float, Field(ge=0, le=1)]]] = {}
     look_alike_min: Annotated[float, Field(gt=0, le=1)] = 0.05
+    same_object_iou: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
 class _PolicyIn(BaseModel):

@@ -30,7 +30,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
 
 
 class FakeDetector:
-    """Finds the configured (class, score) pairs in every image, at fixed boxes."""
+    """Finds the configured (class, score) pairs in every image, at fixed boxes side by side (boxes of
+    two classes on one spot would count once, `same_object_iou`)."""
 
     sha256 = "f" * 64
 
@@ -39,7 +40,7 @@ class FakeDetector:
 
     def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
         n = len(self.found)
-        boxes = np.array([[10 + 5 * i, 10, 60 + 5 * i, 50] for i in range(n)], np.float32).reshape(n, 4)
+        boxes = np.array([[10 + 60 * i, 10, 60 + 60 * i, 50] for i in range(n)], np.float32).reshape(n, 4)
         return Detections(
             boxes,
             np.array([s for _, s in self.found], np.float32),

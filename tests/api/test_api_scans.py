@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from apihelpers import Api, FakeDetector
+
+from nii.triage.policy import DEFAULT_POLICY_PATH
 
 
 def test_upload_is_accepted_then_analysed(api: Api) -> None:
@@ -164,8 +167,11 @@ def test_bad_decisions(api_factory, body: dict, status: int, fragment: str) -> N
     assert fragment in response.json()["detail"]
 
 
-def test_decision_on_a_released_case_is_409(api_factory) -> None:
-    api: Api = api_factory(FakeDetector(("hammer", 0.9)))
+def test_decision_on_a_released_case_is_409(api_factory, tmp_path: Path) -> None:
+    policy = tmp_path / "no-controls.yaml"  # the shipped policy's random control could pick this scan
+    policy.write_text(DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
+        "random_control_rate: 0.02", "random_control_rate: 0.0"), encoding="utf-8")
+    api: Api = api_factory(FakeDetector(("hammer", 0.9)), policy_path=policy)
     case = api.decided("R", scan="scan_17")  # compliant: one hammer, declared
     assert case["state"] == "released", case["reasons"]
     response = api.client.post(

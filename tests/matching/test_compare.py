@@ -98,6 +98,24 @@ def test_a_detection_reads_as_a_declared_unseen_look_alike() -> None:
     assert ("prohibited_detected", "bullet") in codes and ("look_alike", "battery") not in codes
 
 
+def test_a_detection_over_a_stronger_one_of_another_class_counts_once() -> None:
+    declaration = _declaration(("adjustable spanner", 1, 0.4, 15))
+    wrench = Seen("wrench", 0.8, (10.0, 10.0, 110.0, 50.0))
+    settings = CompareSettings(same_object_iou=0.6)
+    c = compare(declaration, (Seen("hammer", 0.45, (12.0, 10.0, 112.0, 52.0)), wrench), settings=settings)
+    assert _codes(c) == [("same_object", "hammer")]
+    assert "wrench seen there (score 0.80)" in c.findings[0].text
+    assert c.detections == (wrench,) and c.counts == {"wrench": 1} and c.lines[0].status == "seen"
+    # Apart, of the same class, without the setting, or prohibited: every detection counts.
+    for seen, s in (((Seen("hammer", 0.45, (10.0, 60.0, 110.0, 100.0)), wrench), settings),
+                    ((Seen("wrench", 0.45, (12.0, 10.0, 112.0, 52.0)), wrench), settings),
+                    ((Seen("hammer", 0.45, (12.0, 10.0, 112.0, 52.0)), wrench), CompareSettings())):
+        c = compare(declaration, seen, settings=s)
+        assert len(c.detections) == 2 and "same_object" not in {code for code, _ in _codes(c)}
+    knife = compare(declaration, (Seen("knife", 0.45, (12.0, 10.0, 112.0, 52.0)), wrench), settings=settings)
+    assert ("prohibited_detected", "knife") in _codes(knife)
+
+
 @pytest.mark.parametrize(
     ("seen", "declared", "recall", "expected"),
     [(0, 1, 0.9, 0.1), (0, 3, 0.5, 0.125), (1, 8, 0.5, 9 / 256), (2, 2, 0.3, 1.0), (0, 2, 1.0, 0.0),
