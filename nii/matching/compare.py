@@ -460,18 +460,18 @@ def _same_objects(detections: Sequence[Seen], cats: Mapping,
     stronger detection of another class over the same object (greedy, strongest first, like NMS)."""
     if iou is None:
         return list(detections), []
-    kept: list[Seen] = []
+    kept: list[int] = []
     findings: list[Finding] = []
-    dropped: set[int] = set()
     for i in sorted(range(len(detections)), key=lambda i: -detections[i].score):
         d = detections[i]
         cat = cats.get(d.class_name)
-        over = None if cat is not None and cat.group is Group.PROHIBITED else next(
-            (k for k in kept if k.class_name != d.class_name and _iou(k.xyxy, d.xyxy) >= iou), None)
+        prohibited = cat is not None and cat.group is Group.PROHIBITED
+        over = None if prohibited else next(
+            (detections[k] for k in kept
+             if detections[k].class_name != d.class_name and _iou(detections[k].xyxy, d.xyxy) >= iou), None)
         if over is None:
-            kept.append(d)
+            kept.append(i)
             continue
-        dropped.add(i)
         findings.append(Finding(
             "same_object",
             f"{d.class_name} (score {d.score:.2f}) lies on the {over.class_name} seen there (score "
@@ -480,7 +480,7 @@ def _same_objects(detections: Sequence[Seen], cats: Mapping,
             score=d.score,
             group=None if cat is None else str(cat.group),
         ))
-    return [d for i, d in enumerate(detections) if i not in dropped], findings
+    return [detections[i] for i in sorted(kept)], findings
 
 
 def _read_look_alikes(
