@@ -53,9 +53,9 @@ class TriageReport:
             "data": self.data,
             "parcels": self.parcels,
             "errors": self.errors,
-            "prohibited_stopped": self.prohibited_stopped,
-            "misdeclared_flagged": self.misdeclared_flagged,
-            "compliant_released": self.compliant_released,
+            "prohibited_stopped": _round(self.prohibited_stopped),
+            "misdeclared_flagged": _round(self.misdeclared_flagged),
+            "compliant_released": _round(self.compliant_released),
             "per_label": self.per_label,
             "flagged_share_per_label": flagged,
             "random_controls": self.random_controls,
@@ -65,6 +65,11 @@ class TriageReport:
             "policy_version": self.policy_version,
             "oracle": self.oracle,
         }
+
+
+def _round(share: float | None) -> float | None:
+    # shares stay exact inside: a share rounded here and again for display could print 66.8% for 66.85%
+    return None if share is None else round(share, 4)
 
 
 class _FixedDetector:
@@ -94,7 +99,7 @@ def group_shares(rows: Iterable[tuple[frozenset[str], str]]) -> Shares:
 
     def share(counter: Counter[str], outcomes: tuple[Outcome, ...]) -> float | None:
         total = sum(counter.values())
-        return None if total == 0 else round(sum(counter[str(o)] for o in outcomes) / total, 4)
+        return None if total == 0 else sum(counter[str(o)] for o in outcomes) / total
 
     flagged = (Outcome.REFER, Outcome.HOLD)
     return (share(groups["prohibited"], flagged), share(groups["misdeclared"], flagged),

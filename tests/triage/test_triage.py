@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from nii.cli import main
+from nii.cli import _shares_line, main
 from nii.errors import ConfigError
 from nii.matching.compare import Finding, MaterialProfile
 from nii.matching.declaration import parse_declaration, read_declaration
 from nii.runtime.detector import Detections
-from nii.triage.evaluate import evaluate_triage
+from nii.triage.evaluate import evaluate_triage, group_shares
 from nii.triage.pipeline import Scan, load_scan, triage
 from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
 from nii.triage.tune import Parcel, tune_floors, write_policy
@@ -273,6 +273,13 @@ def test_eval_triage_oracle_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     capsys.readouterr()
 
 
+def test_shares_are_exact_until_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    # 238 of 356 is 66.85%: rounding to 4 digits first, then to 1 for display, printed 66.8%
+    rows = [(frozenset({"compliant"}), "release")] * 238 + [(frozenset({"compliant"}), "refer")] * 118
+    assert group_shares(rows) == (None, None, 238 / 356)
+    assert _shares_line(group_shares(rows)).endswith("compliant released 66.9%")
+
+
 def test_classify_description_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["classify-description", "Handyhülle Leder", "--hs", "4202.32", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -299,7 +306,7 @@ def test_tune_floors_cuts_false_alarms_and_keeps_prohibited(tmp_path: Path) -> N
     ]
     result = tune_floors(parcels, NO_RANDOM, ["gun", "bottle", "lighter"])
     assert result.before == (1.0, 1.0, 0.0)
-    assert result.after == (1.0, 0.6667, 0.5714)  # the lighter alarms stay
+    assert result.after == (1.0, 2 / 3, 4 / 7)  # the lighter alarms stay
     assert 0.45 < result.policy.min_score_by_class["bottle"] <= 0.85
     # The recall at the tuned floors travels with the policy: 2 of 3 bottles, the gun.
     assert result.policy.comparison.recall == {"bottle": 0.6667, "gun": 1.0}
