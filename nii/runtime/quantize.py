@@ -40,11 +40,19 @@ FLOAT_TAIL_OPS = frozenset({"Conv"})  # nodes after the last of these on every p
 
 
 def calibration_images(folder: Path, limit: int = DEFAULT_SAMPLES) -> list[Path]:
-    """Up to `limit` image files under `folder` (recursively), evenly spread over the sorted list."""
+    """Up to `limit` image files under `folder` (recursively), evenly spread over the sorted list.
+
+    Files under a `raw/` folder are skipped: `nii synth` keeps its 16-bit energy planes there, one
+    plane per file, which serving never sees as a scan (it renders the pair to false colour first).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"calibration folder {folder} not found; make one with `nii synth --out DIR`")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = sorted(
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        and "raw" not in p.relative_to(folder).parent.parts
+    )
     if not paths:
         raise UsageError(f"calibration folder {folder} holds no PNG/JPEG/BMP/TIFF images")
     if len(paths) > limit:

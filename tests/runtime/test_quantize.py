@@ -103,6 +103,15 @@ def test_calibration_images_are_spread_and_letterboxed_like_serving(scans: Path)
     np.testing.assert_array_equal(first[0], expected)
 
 
+def test_calibration_skips_raw_energy_planes(tmp_path: Path) -> None:
+    # a `nii synth` folder: false-colour scans in images/, single 16-bit energy planes in raw/
+    (tmp_path / "images").mkdir()
+    (tmp_path / "raw").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "p0.png"), np.full((8, 8, 3), 200, np.uint8))
+    cv2.imwrite(str(tmp_path / "raw" / "p0_high.png"), np.full((8, 8), 40000, np.uint16))
+    assert calibration_images(tmp_path) == [tmp_path / "images" / "p0.png"]
+
+
 @pytest.mark.slow
 def test_cli_quantize(exported: Path, scans: Path, tmp_path: Path) -> None:
     from nii.cli import main
