@@ -130,7 +130,21 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="also record mAP50, mAP50-95 and per-class AP50 in the model card's metrics under NAME",
     )
+    p.add_argument(
+        "--flips", type=_flips, default=(), metavar="h|v|hv",
+        help="test-time flips: also detect on the scan mirrored left-right (h) and/or top-bottom (v) "
+        "and fuse the views (what a policy's detection.flips does)",
+    )
     p.set_defaults(func=_run_eval)
+
+
+def _flips(text: str) -> tuple[str, ...]:
+    from nii.runtime.flips import check_flips
+
+    try:
+        return check_flips(tuple(text))
+    except NiiError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _ci(ci: tuple[float, float] | None) -> str:
@@ -149,6 +163,7 @@ def _run_eval(args: argparse.Namespace) -> None:
         limit=args.limit,
         progress=True,
         threads=args.threads,
+        flips=args.flips,
     )
     if args.json is not None:
         write_report_json(report, args.json)
@@ -164,11 +179,13 @@ def _run_eval(args: argparse.Namespace) -> None:
             "map50": round(report.map50, 4),
             "map50_95": round(report.map50_95, 4),
             "ap50": {n: round(m.ap50, 4) for n, m in report.per_class.items() if m.ap50 is not None},
+            **({"flips": "".join(report.flips)} if report.flips else {}),
         }
         write_card(card.model_copy(update={"metrics": {**card.metrics, args.record: summary}}), args.model)
     print(
         f"{report.images} images, {report.boxes} boxes ({report.data}, split {report.split or '-'}), "
         f"{report.ms_per_image:.1f} ms/image on {report.provider}"
+        + (f", flips {''.join(report.flips)}" if report.flips else "")
     )
     print(f"mAP50 {report.map50:.3f}   mAP50-95 {report.map50_95:.3f}")
     print(

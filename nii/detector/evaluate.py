@@ -73,6 +73,7 @@ class EvalReport:
     split: str | None
     seconds: float
     ms_per_image: float  # decode + detect, end to end
+    flips: tuple[str, ...] = ()  # test-time flips the model ran with (nii.runtime.flips)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,7 +90,8 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def predict(detector: Detector, dataset: Dataset, *, progress: bool = False) -> list[Detections]:
+def predict(detector: Detector, dataset: Dataset, *, progress: bool = False,
+            flips: Sequence[str] = ()) -> list[Detections]:
     """Detections of every sample (decoded from disk, as serving does)."""
     results: list[Detections] = []
     samples = dataset.samples
@@ -105,7 +107,7 @@ def predict(detector: Detector, dataset: Dataset, *, progress: bool = False) -> 
                         f"{sample.width}x{sample.height}; fix the annotation's image size"
                     )
                 images.append(image)
-            results.extend(detector.detect_batch(images))
+            results.extend(detector.detect_batch(images, flips=flips))
             bar.update(len(chunk))
     return results
 
@@ -236,13 +238,16 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     threads: int | None = None,
+    flips: Sequence[str] = (),
 ) -> EvalReport:
-    """Evaluate an exported model on a dataset; writes eval.json and pr_curves.png to out_dir if given."""
+    """Evaluate an exported model on a dataset; writes eval.json and pr_curves.png to out_dir if given.
+
+    flips: test-time flips (`nii.runtime.flips`); the card's thresholds then apply to fused scores."""
     start = time.perf_counter()
     detector, dataset = _load(Path(model), Path(data), split, class_map, limit, threads)
     log.info("evaluating %s on %s: %s", model, data, dataset.report.summary())
     infer_start = time.perf_counter()
-    predictions = predict(detector, dataset, progress=progress)
+    predictions = predict(detector, dataset, progress=progress, flips=flips)
     infer_s = time.perf_counter() - infer_start
     map50, map50_95, per_class, precision = metrics(dataset, predictions, detector.card.thresholds)
     report = EvalReport(
@@ -250,7 +255,7 @@ def evaluate(
         boxes=sum(len(s.class_ids) for s in dataset.samples), model=str(model),
         model_sha256=detector.sha256, provider=detector.provider, data=str(data),
         split=dataset.report.split, seconds=round(time.perf_counter() - start, 3),
-        ms_per_image=round(1000 * infer_s / len(dataset.samples), 2),
+        ms_per_image=round(1000 * infer_s / len(dataset.samples), 2), flips=tuple(flips),
     )
     if out_dir is not None:
         present = [name for name, m in per_class.items() if m.ap50 is not None]

@@ -2,10 +2,11 @@
 
 Contract of the ONNX graph: see `nii.runtime.card`. Safe to share between threads: the session is
 thread-safe and `detect` keeps no state on the object. Providers, fp16 and IOBinding: see
-`nii.runtime.session`; tiling of long scans: see `nii.runtime.tiling`.
+`nii.runtime.session`; tiling of long scans: see `nii.runtime.tiling`; test-time flips:
+`nii.runtime.flips`.
 
 Subclasses serving other graph layouts (`nii.runtime.yolo`) override `_read_card`, `_check_graph`,
-`_prepare` and `_run`; batching, thresholds, NMS, tiling and the `Detections` API are shared.
+`_prepare` and `_run`; batching, thresholds, NMS, tiling, flips and the `Detections` API are shared.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from nii.errors import ModelError
 from nii.runtime.card import ModelCard, load_card, sha256_file
+from nii.runtime.flips import check_flips, flip_image, fuse_views, unflip_boxes
 from nii.runtime.postprocess import postprocess
 from nii.runtime.preprocess import letterbox, to_rgb8
 from nii.runtime.session import PREFERRED_PROVIDERS, is_gpu, open_session, run_session, select_providers
@@ -203,25 +205,48 @@ class Detector:
     # --- detection -----------------------------------------------------------------------------
 
     def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
-               tiling: Tiling | None = None) -> Detections:
+               tiling: Tiling | None = None, flips: Sequence[str] = ()) -> Detections:
         """Detections of one image (uint8/uint16 gray, RGB or RGBA array; see preprocess.to_rgb8)."""
-        return self.detect_batch([image], score_threshold=score_threshold, tiling=tiling)[0]
+        return self.detect_batch([image], score_threshold=score_threshold, tiling=tiling, flips=flips)[0]
 
     def detect_batch(
         self, images: Sequence[np.ndarray], *, score_threshold: float | None = None,
-        tiling: Tiling | None = None,
+        tiling: Tiling | None = None, flips: Sequence[str] = (),
     ) -> list[Detections]:
         """Detections of each image, same as `detect` on each; runs up to MAX_BATCH views per session call.
 
         tiling: None keeps the detector's setting. A tiled image adds one view per tile.
+        flips: test-time flips ("h", "v"), each one more view of every image, fused (`nii.runtime.flips`).
         """
         thresholds = self._thresholds if score_threshold is None else np.full(
             len(self.classes), score_threshold, np.float32)
         mode = self.tiling if tiling is None else tiling
+        flips = check_flips(flips)
+        rgbs = [to_rgb8(image, source=f"image {index}") for index, image in enumerate(images)]
+        if not flips:
+            return [Detections(*d, self.classes) for d in self._detect_images(rgbs, thresholds, mode)]
+        variants = ("", *flips)
+        # A view's box adds score / len(variants) to its object's fused score: keep each view's
+        # candidates down to that share of the threshold.
+        per_view = self._detect_images([flip_image(rgb, f) for rgb in rgbs for f in variants],
+                                       thresholds / len(variants), mode)
+        results = []
+        for index, rgb in enumerate(rgbs):
+            height, width = rgb.shape[:2]
+            own = per_view[index * len(variants):(index + 1) * len(variants)]
+            views = [(unflip_boxes(xyxy, f, width, height), scores, class_ids)
+                     for f, (xyxy, scores, class_ids) in zip(variants, own, strict=True)]
+            fused = fuse_views(views, thresholds, iou=self.card.nms_iou,
+                               max_detections=self.card.max_detections)
+            results.append(Detections(*fused, self.classes))
+        return results
+
+    def _detect_images(self, rgbs: Sequence[np.ndarray], thresholds: np.ndarray,
+                       mode: Tiling) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(xyxy in image pixels, scores, class_ids) of each RGB uint8 image, long ones tiled."""
         views: list[np.ndarray] = []
         plans: list[tuple[int, tuple[int, int], tuple]] = []  # first view, (w, h), tiles
-        for index, image in enumerate(images):
-            rgb = to_rgb8(image, source=f"image {index}")
+        for rgb in rgbs:
             height, width = rgb.shape[:2]
             tiles = plan_tiles(width, height) if mode == "auto" and needs_tiling(
                 width, height, self.input_size) else ()
@@ -231,15 +256,14 @@ class Detector:
             else:
                 views.append(rgb)
         raw = self._detect_views(views, thresholds)
-        results: list[Detections] = []
+        results = []
         for first, (width, height), tiles in plans:
             if not tiles:
-                results.append(Detections(*raw[first], self.classes))
+                results.append(raw[first])
                 continue
             parts = [TileDetections(tile, *raw[first + i]) for i, tile in enumerate(tiles)]
-            merged = merge_tiles(parts, image_wh=(width, height), iou=self.card.nms_iou,
-                                 max_detections=self.card.max_detections)
-            results.append(Detections(*merged, self.classes))
+            results.append(merge_tiles(parts, image_wh=(width, height), iou=self.card.nms_iou,
+                                       max_detections=self.card.max_detections))
         return results
 
     def _detect_views(

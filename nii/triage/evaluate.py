@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +79,9 @@ class _FixedDetector:
         self._detections = detections
         self.sha256 = sha256
 
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
-        return self._detections  # scores 1: no threshold removes any
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
+               flips: Sequence[str] = ()) -> Detections:
+        return self._detections  # scores 1: no threshold removes any, and boxes need no second look
 
 
 Shares = tuple[float | None, float | None, float | None]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -45,7 +45,8 @@ class DetectorLike(Protocol):
 
     sha256: str
 
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections: ...
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
+               flips: Sequence[str] = ()) -> Detections: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +133,10 @@ def detect(detector: DetectorLike, image: np.ndarray, policy: Policy, own: Mappi
     ``own`` thresholds: the operating point is the administration's (a weak gun alarm may be worth an
     officer's look), the model card's thresholds only its best F1 on validation data."""
     floors = {c: policy.detection_threshold(c, t) for c, t in own.items()}
+    flips = {"flips": policy.flips} if policy.flips else {}  # detectors without flips work without them
     if all(floors[c] >= t for c, t in own.items()):
-        return detector.detect(image)
-    return detector.detect(image, score_threshold=min(floors.values()))
+        return detector.detect(image, **flips)
+    return detector.detect(image, score_threshold=min(floors.values()), **flips)
 
 
 def detections_to_seen(detections: Detections, policy: Policy,

@@ -67,6 +67,7 @@ class _Detection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_score: Annotated[float, Field(ge=0, le=1)] = 0.0
     by_class: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+    flips: Annotated[list[Literal["h", "v"]], Field(max_length=2)] = []
 
 
 class _Comparison(BaseModel):
@@ -147,6 +148,7 @@ class Policy:
     random_control_rate: float
     min_score: float
     min_score_by_class: Mapping[str, float]
+    flips: tuple[str, ...]  # test-time flips of every scan (nii.runtime.flips)
     rules: Mapping[str, Rule]
     comparison: CompareSettings
     source: str
@@ -210,6 +212,8 @@ def _load(path: Path) -> Policy:
     model = load_yaml_model(path, _PolicyIn, "policy")
     if model.decision.hold_at < model.decision.refer_at:
         raise ConfigError(f"policy {path}: decision.hold_at must be >= refer_at")
+    if len(set(model.detection.flips)) != len(model.detection.flips):
+        raise ConfigError(f"policy {path}: detection.flips lists a flip twice")
     rules = {
         code: Rule(
             r.weight,
@@ -228,6 +232,7 @@ def _load(path: Path) -> Policy:
         random_control_rate=model.random_control_rate,
         min_score=model.detection.min_score,
         min_score_by_class=dict(model.detection.by_class),
+        flips=tuple(model.detection.flips),
         rules=rules,
         comparison=settings,
         source=str(path),

@@ -147,6 +147,21 @@ def test_a_policy_floor_below_the_models_threshold_asks_the_model_for_weaker_det
     assert triage(_scan(), declaration, detector, policy=low).outcome is Outcome.RELEASE
 
 
+def test_a_policy_with_flips_asks_the_model_for_them() -> None:
+    class Recording(FakeDetector):
+        def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
+                   flips: tuple[str, ...] = ()) -> Detections:
+            self.flips = flips
+            return super().detect(image, score_threshold=score_threshold)
+
+    detector = Recording(("phone", 0.9))
+    declaration = _declaration(("mobile phone", 1, 0.2, 300.0))
+    assert triage(_scan(), declaration, detector, policy=NO_RANDOM).outcome is Outcome.RELEASE
+    assert detector.flips == ()
+    triage(_scan(), declaration, detector, policy=dataclasses.replace(NO_RANDOM, flips=("h", "v")))
+    assert detector.flips == ("h", "v")
+
+
 def test_decision_is_reproducible_and_json() -> None:
     declaration = _declaration(("phone case", 1, 0.2, 300.0))
     a = triage(_scan(), declaration, FakeDetector(("phone", 0.9)))
@@ -201,6 +216,12 @@ def test_bad_policy_file(tmp_path: Path) -> None:
     path.write_text(text.replace("random_control_rate:", "random_rate:"), encoding="utf-8")
     with pytest.raises(ConfigError, match="random"):
         load_policy(path)
+    for flips, message in (("[h, h]", "a flip twice"), ("[x]", r"detection\.flips")):
+        path.write_text(text.replace("flips: []", f"flips: {flips}"), encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_policy(path)
+    path.write_text(text.replace("flips: []", "flips: [v, h]"), encoding="utf-8")
+    assert load_policy(path).flips == ("v", "h")
 
 
 def test_sample_scan_with_raw_channels() -> None:
