@@ -270,6 +270,8 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
             last_metrics = metrics
         seconds = time.monotonic() - t0
         elapsed += seconds
+        # Validation may spend the rest of the budget: stop here rather than log an empty epoch.
+        out_of_time = out_of_time or (budget_s is not None and elapsed >= budget_s)
         row = {"epoch": epoch, **{k: round(v / max(done, 1), 5) for k, v in sums.items()}, "lr": f"{lr:.3e}",
                "map50": round(metrics["map50"], 4) if metrics else "",
                "map50_95": round(metrics["map50_95"], 4) if metrics else "", "seconds": round(seconds, 1),

@@ -142,7 +142,8 @@ def test_cli_eval(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
     printed = capsys.readouterr().out
     assert "mAP50 1.000" in printed and "gun" in printed
     assert json.loads(out.read_text())["images"] == 2
-    assert main(["eval", "--model", str(model), "--data", str(data), "--json", str(out), "--flips", "hv"]) == 0
+    flipped = ["eval", "--model", str(model), "--data", str(data), "--json", str(out), "--flips", "hv"]
+    assert main(flipped) == 0
     assert "flips hv" in capsys.readouterr().out and json.loads(out.read_text())["flips"] == ["h", "v"]
     with pytest.raises(SystemExit) as exc:
         main(["eval", "--model", str(model), "--data", str(data), "--flips", "hx"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,29 @@ def test_two_epochs_then_resume(smoke_data: Path, tmp_path: Path) -> None:
     assert [r["epoch"] for r in _rows(run)] == ["1", "2", "3"]
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["epoch"] == 3 and state["images_seen"] == 3 * 16
+
+
+@pytest.mark.slow
+def test_a_budget_spent_by_validation_ends_the_run(smoke_data: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import nii.detector.train as trainer
+
+    clock = {"offset": 0.0}
+    real_monotonic, real_evaluate = time.monotonic, trainer.evaluate_map
+
+    def slow_validation(*args: object, **kwargs: object) -> dict[str, float]:
+        clock["offset"] += 120.0  # the first validation takes the run past its one-minute budget
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.time, "monotonic", lambda: real_monotonic() + clock["offset"])
+    monkeypatch.setattr(trainer, "evaluate_map", slow_validation)
+    run = tmp_path / "run"
+    overrides = [f"data.train={smoke_data}", f"data.val={smoke_data}", f"train.out={run}",
+                 "train.time_budget_min=1"]
+    result = train(load_config(SMOKE, overrides), progress=False)
+    assert result.epochs == 1 and result.images_per_s > 0
+    assert [r["epoch"] for r in _rows(run)] == ["1"]  # no empty second epoch logged
+    assert torch.load(run / "last.pt", weights_only=True)["planned_epochs"] == 1
 
 
 def test_resume_without_checkpoint_names_the_file(smoke_data: Path, tmp_path: Path) -> None:
