@@ -31,6 +31,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _flips(text: str) -> tuple[str, ...]:
+    from nii.runtime.flips import check_flips
+
+    try:
+        return check_flips(tuple(text))
+    except NiiError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -137,14 +146,6 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_run_eval)
 
-
-def _flips(text: str) -> tuple[str, ...]:
-    from nii.runtime.flips import check_flips
-
-    try:
-        return check_flips(tuple(text))
-    except NiiError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _ci(ci: tuple[float, float] | None) -> str:

@@ -133,10 +133,9 @@ def detect(detector: DetectorLike, image: np.ndarray, policy: Policy, own: Mappi
     ``own`` thresholds: the operating point is the administration's (a weak gun alarm may be worth an
     officer's look), the model card's thresholds only its best F1 on validation data."""
     floors = {c: policy.detection_threshold(c, t) for c, t in own.items()}
-    flips = {"flips": policy.flips} if policy.flips else {}  # detectors without flips work without them
     if all(floors[c] >= t for c, t in own.items()):
-        return detector.detect(image, **flips)
-    return detector.detect(image, score_threshold=min(floors.values()), **flips)
+        return detector.detect(image, flips=policy.flips)
+    return detector.detect(image, score_threshold=min(floors.values()), flips=policy.flips)
 
 
 def detections_to_seen(detections: Detections, policy: Policy,

@@ -62,7 +62,6 @@ def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | 
     """Detect (down to the lowest candidate floor when the detector has thresholds to go below) and
     profile every parcel of a synth folder once."""
     lowest = min(FLOORS) if getattr(detector, "thresholds", None) else None
-    flips = {"flips": policy.flips} if policy.flips else {}
     records = read_records(data, limit)
     truth = ground_truth(data)
     if progress:
@@ -78,9 +77,9 @@ def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | 
         except (NiiError, KeyError) as exc:
             log.warning("parcel %s: skipped (%s)", name, exc)
             continue
-        detections = detector.detect(scan.rgb, score_threshold=lowest, **flips)
         out.append(Parcel(name, frozenset(record["ground_truth"]["labels"]), declaration,
-                          detections, material_profile(scan, policy), scan.sha256,
+                          detector.detect(scan.rgb, score_threshold=lowest, flips=policy.flips),
+                          material_profile(scan, policy), scan.sha256,
                           Counter(truth[name].class_names if name in truth else ())))
     return out
 

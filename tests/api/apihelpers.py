@@ -38,7 +38,8 @@ class FakeDetector:
     def __init__(self, *found: tuple[str, float]) -> None:
         self.found = list(found)
 
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
+               flips: tuple[str, ...] = ()) -> Detections:
         n = len(self.found)
         boxes = np.array([[10 + 60 * i, 10, 60 + 60 * i, 50] for i in range(n)], np.float32).reshape(n, 4)
         return Detections(

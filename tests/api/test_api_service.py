@@ -142,7 +142,7 @@ class BlockingDetector(FakeDetector):
         super().__init__(("gun", 0.95))
         self.gate = threading.Event()
 
-    def detect(self, image, *, score_threshold=None):
+    def detect(self, image, *, score_threshold=None, flips=()):
         self.gate.wait(20)
         return super().detect(image)
 

@@ -33,7 +33,8 @@ class FakeDetector:
     def __init__(self, *found: tuple[str, float]) -> None:
         self.found = found
 
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
+               flips: tuple[str, ...] = ()) -> Detections:
         own = getattr(self, "thresholds", {})  # a test may give it thresholds to report from, as a card does
         found = [(c, s) for c, s in self.found
                  if s >= (own.get(c, 0.0) if score_threshold is None else score_threshold)]

@@ -117,7 +117,7 @@ class BoxDetector:
     def __init__(self, *found: tuple[str, float, tuple[float, float, float, float]]) -> None:
         self.found = list(found)
 
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None):
+    def detect(self, image: np.ndarray, *, score_threshold: float | None = None, flips: tuple[str, ...] = ()):
         from nii.runtime.detector import Detections
         from nii.types import CLASS_NAMES
 
