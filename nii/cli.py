@@ -596,11 +596,14 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
     print(f"{_shares_line(shares)}   random controls {report.random_controls}")
     print(f"{'label':<20}{'release':>8}{'refer':>7}{'hold':>6}{'flagged':>9}")
     for label, c in report.per_label.items():
-        n = sum(c.values())
-        print(
-            f"{label:<20}{c['release']:>8}{c['refer']:>7}{c['hold']:>6}"
-            f"{(c['refer'] + c['hold']) / max(n, 1):>9.1%}"
-        )
+        _print_row(label, c)
+        if label in report.per_label_goods_only:
+            _print_row("  goods w/o class", report.per_label_goods_only[label])
+
+
+def _print_row(label: str, c: dict[str, int]) -> None:
+    flagged = (c["refer"] + c["hold"]) / max(sum(c.values()), 1)
+    print(f"{label:<20}{c['release']:>8}{c['refer']:>7}{c['hold']:>6}{flagged:>9.1%}")
 
 
 # --- nii tune-policy -----------------------------------------------------------------------------

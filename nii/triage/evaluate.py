@@ -26,6 +26,8 @@ from nii.types import CLASS_NAMES, COMPLIANT, Misdeclaration
 log = logging.getLogger(__name__)
 
 MISDECLARED = frozenset(str(m) for m in Misdeclaration) - {str(Misdeclaration.PROHIBITED_ITEM)}
+# Labels a declared line carries: they can fall on goods no detector class covers (clothes, cosmetics).
+LINE_LABELS = (Misdeclaration.MISDESCRIBED, Misdeclaration.QUANTITY_MISMATCH, Misdeclaration.UNDERVALUED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,9 @@ class TriageReport:
     parcels: int
     errors: int  # parcels that could not be triaged (bad scan or declaration)
     per_label: dict[str, dict[str, int]]  # label -> {release, refer, hold}
+    # the same for the parcels whose line label falls only on goods without a detector class:
+    # a scan shows those goods but no detector names them, so only the declaration can give them away
+    per_label_goods_only: dict[str, dict[str, int]]
     prohibited_stopped: float | None  # share of prohibited parcels held or referred
     misdeclared_flagged: float | None  # share of misdeclared (not prohibited-only) parcels referred or held
     compliant_released: float | None  # share of compliant parcels released
@@ -57,6 +62,7 @@ class TriageReport:
             "misdeclared_flagged": _round(self.misdeclared_flagged),
             "compliant_released": _round(self.compliant_released),
             "per_label": self.per_label,
+            "per_label_goods_only": self.per_label_goods_only,
             "flagged_share_per_label": flagged,
             "random_controls": self.random_controls,
             "reason_counts": self.reason_counts,
@@ -65,6 +71,10 @@ class TriageReport:
             "policy_version": self.policy_version,
             "oracle": self.oracle,
         }
+
+
+def _tally(counts: dict[str, Counter]) -> dict[str, dict[str, int]]:
+    return {k: {str(o): v[str(o)] for o in Outcome} for k, v in sorted(counts.items())}
 
 
 def _round(share: float | None) -> float | None:
@@ -105,6 +115,20 @@ def group_shares(rows: Iterable[tuple[frozenset[str], str]]) -> Shares:
     flagged = (Outcome.REFER, Outcome.HOLD)
     return (share(groups["prohibited"], flagged), share(groups["misdeclared"], flagged),
             share(groups["compliant"], (Outcome.RELEASE,)))
+
+
+def goods_only_labels(contents: Sequence[dict]) -> frozenset[str]:
+    """The line labels (LINE_LABELS) of a parcel whose items all lack a detector class, from the
+    ground-truth `contents` of a `nii synth` record."""
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for item in contents:
+        if not item.get("declared", True):
+            continue  # an undeclared item has no line to carry a line label
+        flags = (item.get("misdescribed"), item.get("declared_quantity") is not None, item.get("undervalued"))
+        for label, flag in zip(LINE_LABELS, flags, strict=True):
+            if flag:
+                kinds[str(label)].append(item["kind"])
+    return frozenset(label for label, ks in kinds.items() if not any(k in CLASS_NAMES for k in ks))
 
 
 def ground_truth(data: Path) -> dict[str, Detections]:
@@ -156,6 +180,7 @@ def evaluate_triage(
     truth = ground_truth(data) if oracle else {}
     records = read_records(data, limit)
     per_label: dict[str, Counter] = defaultdict(Counter)
+    goods_only: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter[str] = Counter()
     rows: list[tuple[frozenset[str], str]] = []
     timings, errors, controls = [], 0, 0
@@ -182,6 +207,8 @@ def evaluate_triage(
         labels = frozenset(record["ground_truth"]["labels"])
         for label in labels:
             per_label[label][outcome] += 1
+        for label in goods_only_labels(record["ground_truth"].get("contents", ())) & labels:
+            goods_only[label][outcome] += 1
         reasons.update({r.code for r in decision.reasons})
         rows.append((labels, outcome))
 
@@ -190,7 +217,8 @@ def evaluate_triage(
         data=str(data),
         parcels=len(records) - errors,
         errors=errors,
-        per_label={k: {str(o): v[str(o)] for o in Outcome} for k, v in sorted(per_label.items())},
+        per_label=_tally(per_label),
+        per_label_goods_only=_tally(goods_only),
         prohibited_stopped=prohibited,
         misdeclared_flagged=misdeclared,
         compliant_released=compliant,

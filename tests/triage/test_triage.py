@@ -16,7 +16,7 @@ from nii.errors import ConfigError
 from nii.matching.compare import Finding, MaterialProfile
 from nii.matching.declaration import parse_declaration, read_declaration
 from nii.runtime.detector import Detections
-from nii.triage.evaluate import evaluate_triage, group_shares
+from nii.triage.evaluate import evaluate_triage, goods_only_labels, group_shares
 from nii.triage.pipeline import Scan, load_scan, triage
 from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
 from nii.triage.tune import Parcel, tune_floors, write_policy
@@ -290,9 +290,28 @@ def test_eval_triage_oracle_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--oracle", "--json", str(out)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert {"prohibited_stopped", "misdeclared_flagged", "compliant_released", "per_label"} <= set(data)
+    assert data["per_label_goods_only"] == {}  # the mini set has no ground-truth contents
     # The detector path reports a missing model as a one-line error.
     assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--model", str(tmp_path / "no.onnx")]) == 2
     capsys.readouterr()
+
+
+def _item(kind: str, **flags: object) -> dict:
+    return {"kind": kind, "declared": True, "misdescribed": False, "undervalued": False,
+            "declared_quantity": None, **flags}
+
+
+def test_goods_only_labels_name_line_labels_no_detector_class_can_show() -> None:
+    contents = [
+        _item("clothes", declared_quantity=1),  # 2 shirts declared as 1: no class counts shirts
+        _item("phone", misdescribed=True),  # a phone declared as a case: the detector sees a phone
+        _item("cosmetics", undervalued=True),
+        _item("battery", declared=False),  # undeclared: no line, no line label
+    ]
+    assert goods_only_labels(contents) == {"quantity_mismatch", "undervalued"}
+    # a label on a detector class anywhere in the parcel is one the scan can show
+    assert goods_only_labels([*contents, _item("knife", declared_quantity=2)]) == {"undervalued"}
+    assert goods_only_labels([]) == frozenset()
 
 
 def test_shares_are_exact_until_printed(capsys: pytest.CaptureFixture[str]) -> None:
