@@ -191,9 +191,11 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, cls: np.ndarray, iou: float = 0.5)
 class VerifiedDetector:
     """The shipped detector, its candidates rescored by the verifier (then class-wise NMS)."""
 
-    def __init__(self, net: Verifier, thresholds: dict[str, float], recall: dict[str, float]) -> None:
+    def __init__(self, net: Verifier, thresholds: dict[str, float], recall: dict[str, float],
+                 verified: tuple[str, ...] = CLASS_NAMES) -> None:
         self.base = Detector(MODEL, threads=2)
         self.net, self.thresholds, self.recall = net, thresholds, recall
+        self.verified = np.array([c in verified for c in CLASS_NAMES])  # the others keep the model's score
         self.look_alikes, self.classes = self.base.look_alikes, CLASS_NAMES
         self.sha256 = "verified-" + self.base.sha256[:12]
 
@@ -202,6 +204,7 @@ class VerifiedDetector:
         if not len(d):
             return d
         p = predict(self.net, crops_of(rgb, d.xyxy), d.class_ids, d.scores).astype(np.float32)
+        p = np.where(self.verified[d.class_ids], p, d.scores)
         keep = nms(d.xyxy, p, d.class_ids)
         return Detections(d.xyxy[keep], p[keep], d.class_ids[keep], d.classes)
 
@@ -245,8 +248,10 @@ def triage(args: argparse.Namespace) -> dict:
     net = Verifier()
     net.load_state_dict(torch.load(args.weights))
     net.eval()
-    detector = VerifiedDetector(net, {}, {})
+    detector = VerifiedDetector(net, {}, {}, tuple(args.classes or CLASS_NAMES))
     detector.thresholds, detector.recall = choose_thresholds(detector, args.val)
+    for c in set(CLASS_NAMES) - set(args.classes or CLASS_NAMES):  # unverified: the model card's
+        detector.thresholds[c], detector.recall[c] = detector.base.thresholds[c], detector.base.recall[c]
     shares = ("prohibited_stopped", "misdeclared_flagged", "compliant_released")
     policy = load_policy()
     out = {"thresholds": {k: round(v, 3) for k, v in detector.thresholds.items()}}
@@ -278,6 +283,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("triage", help="eval-triage with verified detections (default, tuned, strict floors)")
     p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--classes", nargs="*", default=None, help="verify only these classes (default: all)")
     p.add_argument("--val", type=Path, required=True)
     p.add_argument("--test", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -288,7 +294,8 @@ def main() -> None:
     result = {"dump": dump, "train": train, "triage": triage}[args.command](args)
     text = json.dumps(result, indent=1)
     if args.command != "dump":
-        (args.out / f"{args.command}.json").write_text(text + "\n", encoding="utf-8")
+        tag = "-some" if getattr(args, "classes", None) else ""
+        (args.out / f"{args.command}{tag}.json").write_text(text + "\n", encoding="utf-8")
     print(text)
 
 
