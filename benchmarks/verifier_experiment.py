@@ -37,7 +37,7 @@ from nii.triage.policy import DEFAULT_POLICY_PATH, load_policy
 from nii.triage.tune import collect, tune_floors, write_policy
 from nii.types import CLASS_NAMES
 
-CANDIDATE_MIN = 0.2  # detector score from which candidates are verified
+CANDIDATE_MIN = 0.2  # detector score from which candidates are verified (--candidate-min)
 CROP = 64  # verifier input side, pixels
 CONTEXT = 2.0  # crop side = CONTEXT x the box's longer side (+ 8 px), native resolution
 MODEL = Path("models/nii-nano.onnx")
@@ -65,7 +65,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def dump(args: argparse.Namespace) -> dict:
     """Candidates of the shipped model with their crops and labels: true (IoU >= 0.5 with a same-class
     object) and partial (centre inside one, IoU below 0.5: left out of training and scoring)."""
-    detector = Detector(MODEL, threads=2, score_threshold=CANDIDATE_MIN)
+    detector = Detector(MODEL, threads=2, score_threshold=args.candidate_min)
     truth = ground_truth(args.data)
     rows: dict[str, list] = {"crops": [], "cls": [], "score": [], "true": [], "partial": []}
     for name in sorted(truth)[:args.limit]:
@@ -136,6 +136,8 @@ def auc(y: np.ndarray, s: np.ndarray) -> float:
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     crops, cls, score, true = _load(args.train)
+    keep = true | (np.random.default_rng(0).random(len(true)) < args.negatives)  # share of false ones kept
+    crops, cls, score, true = crops[keep], cls[keep], score[keep], true[keep]
     x, c, s = as_tensors(crops, cls, score)
     y = torch.from_numpy(true).float()
     net = Verifier()
@@ -192,15 +194,16 @@ class VerifiedDetector:
     """The shipped detector, its candidates rescored by the verifier (then class-wise NMS)."""
 
     def __init__(self, net: Verifier, thresholds: dict[str, float], recall: dict[str, float],
-                 verified: tuple[str, ...] = CLASS_NAMES) -> None:
+                 verified: tuple[str, ...] = CLASS_NAMES, candidate_min: float = CANDIDATE_MIN) -> None:
         self.base = Detector(MODEL, threads=2)
+        self.candidate_min = candidate_min
         self.net, self.thresholds, self.recall = net, thresholds, recall
         self.verified = np.array([c in verified for c in CLASS_NAMES])  # the others keep the model's score
         self.look_alikes, self.classes = self.base.look_alikes, CLASS_NAMES
         self.sha256 = "verified-" + self.base.sha256[:12]
 
     def candidates(self, rgb: np.ndarray) -> Detections:
-        d = self.base.detect(rgb, score_threshold=CANDIDATE_MIN)
+        d = self.base.detect(rgb, score_threshold=self.candidate_min)
         if not len(d):
             return d
         p = predict(self.net, crops_of(rgb, d.xyxy), d.class_ids, d.scores).astype(np.float32)
@@ -248,7 +251,7 @@ def triage(args: argparse.Namespace) -> dict:
     net = Verifier()
     net.load_state_dict(torch.load(args.weights))
     net.eval()
-    detector = VerifiedDetector(net, {}, {}, tuple(args.classes or CLASS_NAMES))
+    detector = VerifiedDetector(net, {}, {}, tuple(args.classes or CLASS_NAMES), args.candidate_min)
     detector.thresholds, detector.recall = choose_thresholds(detector, args.val)
     for c in set(CLASS_NAMES) - set(args.classes or CLASS_NAMES):  # unverified: the model card's
         detector.thresholds[c], detector.recall[c] = detector.base.thresholds[c], detector.base.recall[c]
@@ -275,15 +278,18 @@ def main() -> None:
     p = sub.add_parser("dump", help="candidates, crops and labels of a nii synth folder")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--candidate-min", type=float, default=CANDIDATE_MIN)
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("train", help="train the verifier, score it against the detector on --test")
     p.add_argument("--train", type=Path, required=True)
     p.add_argument("--test", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--negatives", type=float, default=1.0, help="share of false candidates trained on")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("triage", help="eval-triage with verified detections (default, tuned, strict floors)")
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument("--classes", nargs="*", default=None, help="verify only these classes (default: all)")
+    p.add_argument("--candidate-min", type=float, default=CANDIDATE_MIN)
     p.add_argument("--val", type=Path, required=True)
     p.add_argument("--test", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -294,8 +300,7 @@ def main() -> None:
     result = {"dump": dump, "train": train, "triage": triage}[args.command](args)
     text = json.dumps(result, indent=1)
     if args.command != "dump":
-        tag = "-some" if getattr(args, "classes", None) else ""
-        (args.out / f"{args.command}{tag}.json").write_text(text + "\n", encoding="utf-8")
+        (args.out / f"{args.command}.json").write_text(text + "\n", encoding="utf-8")
     print(text)
 
 
