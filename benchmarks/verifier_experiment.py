@@ -31,6 +31,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from nii.runtime.detector import Detections, Detector
+from nii.runtime.postprocess import batched_nms, box_iou
 from nii.triage.evaluate import evaluate_triage, ground_truth
 from nii.triage.pipeline import compare_settings
 from nii.triage.policy import DEFAULT_POLICY_PATH, load_policy
@@ -53,13 +54,6 @@ def crops_of(rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         out.append(cv2.resize(pad[top:top + int(side), left:left + int(side)], (CROP, CROP),
                               interpolation=cv2.INTER_AREA))
     return np.stack(out) if out else np.zeros((0, CROP, CROP, 3), np.uint8)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one box a [4] with boxes b [M, 4]."""
-    inter = (np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-             * np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None))
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter)
 
 
 def dump(args: argparse.Namespace) -> dict:
@@ -182,14 +176,6 @@ def train(args: argparse.Namespace) -> dict:
     return report
 
 
-def nms(xyxy: np.ndarray, scores: np.ndarray, cls: np.ndarray, iou: float = 0.5) -> np.ndarray:
-    keep: list[int] = []
-    for i in np.argsort(-scores):
-        if all(cls[j] != cls[i] or box_iou(xyxy[i], xyxy[j:j + 1])[0] < iou for j in keep):
-            keep.append(int(i))
-    return np.array(sorted(keep), np.int64)
-
-
 class VerifiedDetector:
     """The shipped detector, its candidates rescored by the verifier (then class-wise NMS)."""
 
@@ -208,7 +194,7 @@ class VerifiedDetector:
             return d
         p = predict(self.net, crops_of(rgb, d.xyxy), d.class_ids, d.scores).astype(np.float32)
         p = np.where(self.verified[d.class_ids], p, d.scores)
-        keep = nms(d.xyxy, p, d.class_ids)
+        keep = np.sort(batched_nms(d.xyxy, p, d.class_ids, 0.5))
         return Detections(d.xyxy[keep], p[keep], d.class_ids[keep], d.classes)
 
     def detect(self, image: np.ndarray, *, score_threshold: float | None = None,

@@ -147,7 +147,6 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_eval)
 
 
-
 def _ci(ci: tuple[float, float] | None) -> str:
     return "" if ci is None else f"[{ci[0]:.2f}-{ci[1]:.2f}]"
 
@@ -602,8 +601,9 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
 
 
 def _print_row(label: str, c: dict[str, int]) -> None:
-    flagged = (c["refer"] + c["hold"]) / max(sum(c.values()), 1)
-    print(f"{label:<20}{c['release']:>8}{c['refer']:>7}{c['hold']:>6}{flagged:>9.1%}")
+    from nii.triage.evaluate import flagged_share
+
+    print(f"{label:<20}{c['release']:>8}{c['refer']:>7}{c['hold']:>6}{flagged_share(c):>9.1%}")
 
 
 # --- nii tune-policy -----------------------------------------------------------------------------

@@ -50,10 +50,7 @@ class TriageReport:
     oracle: bool
 
     def to_json(self) -> dict:
-        flagged = {
-            label: round((c["refer"] + c["hold"]) / max(1, sum(c.values())), 4)
-            for label, c in self.per_label.items()
-        }
+        flagged = {label: round(flagged_share(c), 4) for label, c in self.per_label.items()}
         return {
             "data": self.data,
             "parcels": self.parcels,
@@ -71,6 +68,11 @@ class TriageReport:
             "policy_version": self.policy_version,
             "oracle": self.oracle,
         }
+
+
+def flagged_share(counts: dict[str, int]) -> float:
+    """Share of a label's parcels referred or held, from its {release, refer, hold} counts."""
+    return (counts["refer"] + counts["hold"]) / max(1, sum(counts.values()))
 
 
 def _tally(counts: dict[str, Counter]) -> dict[str, dict[str, int]]:
