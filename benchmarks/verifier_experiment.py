@@ -13,7 +13,8 @@ better than the detector's own score, and whether that moves triage.
         --test data/synth_test4 --out /tmp/v
 
 Prints JSON (and writes it under --out). Needs torch (the `train` extra); not part of serving.
-Results: benchmarks/results/verifier_experiment.json.
+Results (candidates of the weights then shipped, sha256 5a148a98d7c7):
+benchmarks/results/verifier_experiment.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
+from nii.datasets import load_dataset
+from nii.detector.evaluate import operating_points
 from nii.runtime.detector import Detections, Detector
 from nii.runtime.postprocess import batched_nms, box_iou
 from nii.triage.evaluate import evaluate_triage, ground_truth
@@ -207,30 +210,14 @@ class VerifiedDetector:
 
 
 def choose_thresholds(detector: VerifiedDetector, data: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """Per class the verified score of best F1 (IoU 0.5, each object matched once), and its recall."""
-    rows: list[tuple[int, float, bool]] = []
-    objects = np.zeros(len(CLASS_NAMES))
-    for name, gt in ground_truth(data).items():
-        d = detector.candidates(cv2.imread(str(data / "images" / name))[:, :, ::-1].copy())
-        objects += np.bincount(gt.class_ids, minlength=len(CLASS_NAMES))
-        used: set[int] = set()
-        for i in np.argsort(-d.scores):
-            same = [j for j in np.flatnonzero(gt.class_ids == d.class_ids[i]) if j not in used]
-            ious = box_iou(d.xyxy[i], gt.xyxy[same]) if same else np.zeros(0)
-            hit = bool(len(ious) and ious.max() >= 0.5)
-            if hit:
-                used.add(same[int(ious.argmax())])
-            rows.append((int(d.class_ids[i]), float(d.scores[i]), hit))
-    thresholds, recall = {}, {}
-    for k, name in enumerate(CLASS_NAMES):
-        best, tp = (0.0, 0.5, 0.0), 0
-        for n, (score, hit) in enumerate(sorted(((s, h) for c, s, h in rows if c == k), reverse=True)):
-            tp += hit
-            f1 = 2 * tp / (n + 1 + objects[k])
-            if f1 > best[0]:
-                best = (f1, score, tp / max(objects[k], 1))
-        thresholds[name], recall[name] = best[1], round(best[2], 4)
-    return thresholds, recall
+    """Per class the verified score of best F1 (IoU 0.5) and its recall, as `nii export --val-data`
+    chooses them for the model card."""
+    dataset = load_dataset(data, class_names=CLASS_NAMES)
+    predictions = [detector.candidates(cv2.imread(str(sample.image_path))[:, :, ::-1].copy())
+                   for sample in dataset.samples]
+    points = operating_points(dataset, predictions)
+    return ({name: thr for name, (thr, _) in points.items()},
+            {name: round(r, 4) for name, (_, r) in points.items() if r is not None})
 
 
 def triage(args: argparse.Namespace) -> dict:
