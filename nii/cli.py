@@ -562,6 +562,8 @@ def _add_eval_triage(sub: argparse._SubParsersAction) -> None:
         help="use the ground-truth boxes instead of the model (ceiling of matching + policy)",
     )
     p.add_argument("--json", type=Path, default=None, help="write the report as JSON here")
+    p.add_argument("--decisions", type=Path, default=None,
+                   help="write each parcel's labels and decision (reasons, detections) here, as JSON lines")
     p.set_defaults(func=_run_eval_triage)
 
 
@@ -583,6 +585,7 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
         limit=args.limit,
         oracle=args.oracle,
         progress=True,
+        decisions=args.decisions,
     )
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -88,6 +88,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # final learning rate as a fraction of the peak
     ema_decay: float = 0.999  # EMA decay per step (ramped up over the first ~1000 steps)
     grad_clip: float = 10.0  # max gradient norm
+    freeze: int = 0  # leading backbone parts kept fixed: 0 none, 1 the stem, 2 also the stride-4 stage ... 5
     num_workers: int = 0  # data-loader worker processes (0: the main process; fastest on 2 cores)
     cache_images: bool = True  # keep decoded training images in RAM at the served scale (~0.6 MB each)
     threads: int = 2  # torch intra-op threads
@@ -174,6 +175,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
                           f"got {t.crop_size}")
     if t.batch_size < 1 or t.epochs < 1 or t.eval_every < 1:
         raise ConfigError("train.batch_size, train.epochs and train.eval_every must be >= 1")
+    if not 0 <= t.freeze <= 5:
+        raise ConfigError(f"train.freeze must be in [0, 5] (backbone parts: stem, strides 4-32), "
+                          f"got {t.freeze}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if not 0 < cfg.augment.scale_min <= cfg.augment.scale_max:

@@ -221,6 +221,17 @@ def count_flops(model: nn.Module, size: int) -> tuple[float, int]:
     return counter.get_total_flops() / 1e9, sum(p.numel() for p in model.parameters())
 
 
+def freeze_backbone(model: Detector, parts: int) -> None:
+    """Fix the first ``parts`` of the backbone (stem, stride-4, 8, 16, 32 stages): no gradients, and
+    BatchNorm in eval mode so its statistics stay too. Fine-tuning then skips their backward pass,
+    the costliest at high resolution, and keeps the low-level features as they were learned."""
+    b = model.backbone
+    for module in (b.stem, b.stage4, b.stage8, b.stage16, b.stage32)[:parts]:
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every Conv2d + BatchNorm2d pair (in Conv2dNormActivation) into one conv, in place (eval only)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval

@@ -32,7 +32,7 @@ from nii.detector.checkpoint import (
 )
 from nii.detector.config import Config
 from nii.detector.loss import LossWeights, detection_loss
-from nii.detector.model import Detector, ModelSpec
+from nii.detector.model import Detector, ModelSpec, freeze_backbone
 from nii.detector.validate import evaluate_map
 from nii.errors import ConfigError, ModelError
 
@@ -90,6 +90,8 @@ def lr_at(step: int, total: int, warmup: int, peak: float, min_ratio: float,
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for p in model.parameters():
+        if not p.requires_grad:
+            continue  # frozen (train.freeze)
         (decay if p.ndim > 1 else no_decay).append(p)  # no decay on norms and biases
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
@@ -200,6 +202,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         new = load_matching_classes(model, load_checkpoint(init), classes)
         log.info("initialised from %s; classes new to it: %s", init, new or "none")
     model = model.to(memory_format=torch.channels_last).train()
+    freeze_backbone(model, t_cfg.freeze)
     ema = EMA(model, t_cfg.ema_decay)
     optimizer = torch.optim.AdamW(_param_groups(model, t_cfg.weight_decay), lr=t_cfg.lr, betas=(0.9, 0.999))
 

@@ -7,6 +7,7 @@ DIR/annotations.json: the ceiling of matching + policy, not a measure of the shi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import Counter, defaultdict
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nii.errors import DatasetError, NiiError
+from nii.errors import DatasetError, NiiError, UsageError
 from nii.matching.declaration import parse_declaration
 from nii.runtime.detector import Detections
 from nii.triage.pipeline import DetectorLike, load_scan, triage
@@ -174,8 +175,12 @@ def evaluate_triage(
     limit: int | None = None,
     oracle: bool = False,
     progress: bool = False,
+    decisions: Path | None = None,
 ) -> TriageReport:
-    """Triage every parcel of a synth folder and tally decisions per ground-truth label."""
+    """Triage every parcel of a synth folder and tally decisions per ground-truth label.
+
+    With ``decisions``, also write there one JSON line per parcel: its file name, ground-truth labels
+    and the whole decision (reasons, detections, matches), to see which findings flagged which parcels."""
     if detector is None and not oracle:
         raise ValueError("give a detector, or oracle=True to use the ground-truth boxes")
     policy = policy or load_policy()
@@ -192,27 +197,35 @@ def evaluate_triage(
         from tqdm import tqdm
 
         iterator = tqdm(records, desc="eval-triage", unit="parcel")
-    for record in iterator:
-        name = record["file_name"]
-        try:
-            declaration = parse_declaration(record["declaration"], source=name)
-            scan = load_scan(data / "images" / name)
-            det = _FixedDetector(truth[name], sha) if oracle else detector
-            decision = triage(scan, declaration, det, policy=policy)  # type: ignore[arg-type]
-        except (NiiError, KeyError) as exc:
-            errors += 1
-            log.warning("parcel %s: cannot triage (%s)", name, exc)
-            continue
-        timings.append(decision.elapsed_ms)
-        controls += decision.random_control
-        outcome = str(decision.outcome)
-        labels = frozenset(record["ground_truth"]["labels"])
-        for label in labels:
-            per_label[label][outcome] += 1
-        for label in goods_only_labels(record["ground_truth"].get("contents", ())) & labels:
-            goods_only[label][outcome] += 1
-        reasons.update({r.code for r in decision.reasons})
-        rows.append((labels, outcome))
+    try:
+        sink = decisions.open("w", encoding="utf-8") if decisions is not None else contextlib.nullcontext()
+    except OSError as exc:
+        raise UsageError(f"{decisions}: cannot write the decisions ({exc})") from exc
+    with sink as out:
+        for record in iterator:
+            name = record["file_name"]
+            try:
+                declaration = parse_declaration(record["declaration"], source=name)
+                scan = load_scan(data / "images" / name)
+                det = _FixedDetector(truth[name], sha) if oracle else detector
+                decision = triage(scan, declaration, det, policy=policy)  # type: ignore[arg-type]
+            except (NiiError, KeyError) as exc:
+                errors += 1
+                log.warning("parcel %s: cannot triage (%s)", name, exc)
+                continue
+            timings.append(decision.elapsed_ms)
+            controls += decision.random_control
+            outcome = str(decision.outcome)
+            labels = frozenset(record["ground_truth"]["labels"])
+            for label in labels:
+                per_label[label][outcome] += 1
+            for label in goods_only_labels(record["ground_truth"].get("contents", ())) & labels:
+                goods_only[label][outcome] += 1
+            reasons.update({r.code for r in decision.reasons})
+            rows.append((labels, outcome))
+            if out is not None:
+                line = {"file_name": name, "labels": sorted(labels), **decision.to_json()}
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     prohibited, misdeclared, compliant = group_shares(rows)
     return TriageReport(

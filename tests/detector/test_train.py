@@ -11,7 +11,9 @@ import torch
 
 from nii.cli import main
 from nii.detector.config import load_config
-from nii.detector.train import lr_at, train
+from nii.detector.loss import LossWeights
+from nii.detector.model import build_model, freeze_backbone
+from nii.detector.train import EMA, _param_groups, lr_at, train, train_step
 from nii.errors import ConfigError
 from nii.synth.dataset import SynthSpec, write_dataset
 
@@ -89,6 +91,31 @@ def test_unknown_config_key_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="epochz"):
         load_config(bad)
     assert main(["train", "--config", str(bad)]) == 2
+
+
+def test_freeze_keeps_the_leading_backbone_parts_and_their_statistics_fixed() -> None:
+    torch.manual_seed(0)
+    model = build_model(num_classes=3, widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
+                        neck_channels=16, head_convs=1).train()
+    freeze_backbone(model, 2)  # stem and stride-4 stage
+    frozen = [model.backbone.stem, model.backbone.stage4]
+    before = {id(m): [t.clone() for t in (*m.parameters(), *m.buffers())] for m in frozen}
+    trained_before = [p.clone() for p in model.backbone.stage8.parameters()]
+    groups = _param_groups(model, 0.05)
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
+    optimizer = torch.optim.AdamW(groups, lr=0.01)
+    batch = {"images": torch.rand(2, 3, 64, 64), "gt_xyxy": torch.tensor([[[10.0, 12.0, 40.0, 44.0]]] * 2),
+             "gt_labels": torch.tensor([[1], [2]]), "gt_mask": torch.tensor([[True], [True]])}
+    train_step(model, optimizer, EMA(model, 0.9), batch, LossWeights(), 10.0)
+
+    for m in frozen:
+        assert not m.training
+        for a, b in zip(before[id(m)], (*m.parameters(), *m.buffers()), strict=True):
+            assert torch.equal(a, b)  # weights and BatchNorm running statistics alike
+    after = model.backbone.stage8.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(trained_before, after, strict=True))  # the rest learns
+    with pytest.raises(ConfigError, match=r"train\.freeze"):
+        load_config(SMOKE, ["train.freeze=6"])
 
 
 def test_a_crop_larger_than_the_input_is_a_config_error() -> None:

@@ -287,10 +287,18 @@ def test_eval_triage_oracle_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert report.compliant_released == 1.0
     assert report.per_label["prohibited_item"] == {"release": 0, "refer": 0, "hold": 1}
     out = tmp_path / "report.json"
-    assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--oracle", "--json", str(out)]) == 0
+    lines = tmp_path / "decisions.jsonl"
+    assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--oracle", "--json", str(out),
+                 "--decisions", str(lines)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert {"prohibited_stopped", "misdeclared_flagged", "compliant_released", "per_label"} <= set(data)
     assert data["per_label_goods_only"] == {}  # the mini set has no ground-truth contents
+    parcels = [json.loads(line) for line in lines.read_text(encoding="utf-8").splitlines()]
+    held = [p for p in parcels if "prohibited_item" in p["labels"]]
+    assert len(parcels) == 3 and len(held) == 1 and held[0]["decision"] == "hold"
+    assert held[0]["reasons"] and held[0]["model_sha256"] == "ground-truth"
+    assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--oracle",
+                 "--decisions", str(tmp_path / "no" / "dir" / "d.jsonl")]) == 2
     # The detector path reports a missing model as a one-line error.
     assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--model", str(tmp_path / "no.onnx")]) == 2
     capsys.readouterr()
