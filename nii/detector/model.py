@@ -100,6 +100,10 @@ class Backbone(nn.Module):
         self.stage16 = nn.Sequential(DWSep(w[2], w[3], 3, 2), CSPBlock(w[3], w[3], d[2]))
         self.stage32 = nn.Sequential(DWSep(w[3], w[4], 3, 2), SPPF(w[4]), CSPBlock(w[4], w[4], d[3]))
 
+    def parts(self) -> tuple[nn.Module, ...]:
+        """The stem and the stride-4 to 32 stages, in the order an image passes them."""
+        return self.stem, self.stage4, self.stage8, self.stage16, self.stage32
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         c8 = self.stage8(self.stage4(self.stem(x)))
         c16 = self.stage16(c8)
@@ -225,8 +229,7 @@ def freeze_backbone(model: Detector, parts: int) -> None:
     """Fix the first ``parts`` of the backbone (stem, stride-4, 8, 16, 32 stages): no gradients, and
     BatchNorm in eval mode so its statistics stay too. Fine-tuning then skips their backward pass,
     the costliest at high resolution, and keeps the low-level features as they were learned."""
-    b = model.backbone
-    for module in (b.stem, b.stage4, b.stage8, b.stage16, b.stage32)[:parts]:
+    for module in model.backbone.parts()[:parts]:
         module.eval()
         for p in module.parameters():
             p.requires_grad_(False)

@@ -12,8 +12,8 @@ import torch
 from nii.cli import main
 from nii.detector.config import load_config
 from nii.detector.loss import LossWeights
-from nii.detector.model import build_model, freeze_backbone
-from nii.detector.train import EMA, _param_groups, lr_at, train, train_step
+from nii.detector.model import Detector, freeze_backbone
+from nii.detector.train import EMA, _param_groups, lr_at, model_spec, train, train_step
 from nii.errors import ConfigError
 from nii.synth.dataset import SynthSpec, write_dataset
 
@@ -95,8 +95,7 @@ def test_unknown_config_key_is_a_config_error(tmp_path: Path) -> None:
 
 def test_freeze_keeps_the_leading_backbone_parts_and_their_statistics_fixed() -> None:
     torch.manual_seed(0)
-    model = build_model(num_classes=3, widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
-                        neck_channels=16, head_convs=1).train()
+    model = Detector(model_spec(load_config(SMOKE), num_classes=3)).train()
     freeze_backbone(model, 2)  # stem and stride-4 stage
     frozen = [model.backbone.stem, model.backbone.stage4]
     before = {id(m): [t.clone() for t in (*m.parameters(), *m.buffers())] for m in frozen}
