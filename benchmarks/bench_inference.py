@@ -4,7 +4,8 @@ s8s8), 1 and 2 threads, batch 1/4/8, model-only vs end-to-end, GFLOP/s achieved,
     python benchmarks/bench_inference.py --model models/nii-nano.onnx \
         [--int8 models/nii-nano-u8s8.onnx ...]      # else u8s8 and s8s8 are quantised here
         [--calibration DIR | --calib-count 32]       # scans for that quantisation (default: synthetic)
-        [--peer /tmp/yolo/yolo11n.onnx@512] [--threads 1 2] [--batches 1 4 8] [--runs 50]
+        [--peer /tmp/yolo/yolo11n.onnx@512] [--compare OTHER_NII.onnx] [--threads 1 2]
+        [--batches 1 4 8] [--runs 50]
         [--json benchmarks/results/inference.json] [--plot benchmarks/results/inference.png]
 
 Model-only: session.run (or the eager forward under torch.no_grad) on a prepared float32 batch.
@@ -78,6 +79,10 @@ def _engines(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
     if not args.skip_eager:
         engines.insert(0, {"name": "torch-eager", "kind": "eager", "path": args.model.with_suffix(".pt"),
                            "size": size, "gflops": gflops})
+    for path in args.compare:  # other nii models (e.g. the weights shipped before), fp32
+        card = load_card(path)
+        engines.append({"name": f"ort-fp32-{card.onnx_sha256[:6]}", "kind": "ort", "path": path,
+                        "size": card.input.size, "gflops": graph_gflops(path, card.input.size)})
     for spec in args.peer:
         path, peer_size = adopt_peer(spec, folder)
         engines.append({"name": f"peer-{Path(spec.partition('@')[0]).stem}@{peer_size}", "kind": "peer",
@@ -190,6 +195,8 @@ def main() -> None:
     parser.add_argument("--calib-count", type=int, default=32)
     parser.add_argument("--calib-seed", type=int, default=777)
     parser.add_argument("--peer", action="append", default=[], help="PATH.onnx@SIZE, Ultralytics export")
+    parser.add_argument("--compare", type=Path, action="append", default=[],
+                        help="another exported nii model timed beside --model (card beside it)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--runs", type=int, default=50)

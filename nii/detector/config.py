@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from nii.detector.model import BLOCKS
 from nii.errors import ConfigError
 
 
@@ -36,7 +37,8 @@ class ModelConfig:
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # backbone channels at strides 2, 4, 8, 16, 32
     depths: tuple[int, ...] = (1, 2, 2, 1)  # CSP bottlenecks at strides 4, 8, 16, 32
     neck_channels: int = 96  # channels of each PAN output level
-    head_convs: int = 2  # depthwise-separable convs per head branch
+    head_convs: int = 2  # spatial convs per head branch
+    block: str = "dwsep"  # spatial convs: dwsep (depthwise k x k + 1 x 1) or dense (plain 3 x 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA decay per step (ramped up over the first ~1000 steps)
     grad_clip: float = 10.0  # max gradient norm
     freeze: int = 0  # leading backbone parts kept fixed: 0 none, 1 the stem, 2 also the stride-4 stage ... 5
+    bf16: bool = False  # forward in bfloat16 autocast (CPU AMX); weights, loss and optimizer stay float32
     num_workers: int = 0  # data-loader worker processes (0: the main process; fastest on 2 cores)
     cache_images: bool = True  # keep decoded training images in RAM at the served scale (~0.6 MB each)
     threads: int = 2  # torch intra-op threads
@@ -184,6 +187,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError("augment.scale_min must be > 0 and <= augment.scale_max")
     if len(cfg.model.widths) != 5 or len(cfg.model.depths) != 4:
         raise ConfigError("model.widths needs 5 entries and model.depths 4")
+    if cfg.model.block not in BLOCKS:
+        raise ConfigError(f"model.block must be one of {', '.join(BLOCKS)}, got {cfg.model.block!r}")
     return cfg
 
 

@@ -1,7 +1,7 @@
 """NanoDet/YOLOX-style anchor-free detector for 2-core CPU inference.
 
     images (Tensor[B, 3, S, S]) RGB in [0, 1], letterboxed top-left with 1.0 padding
-      -> backbone  CSP blocks of depthwise-separable convs, features at strides 8, 16, 32
+      -> backbone  CSP blocks of depthwise-separable or dense convs, features at strides 8, 16, 32
       -> neck      PAN (top-down then bottom-up), every level ``neck_channels`` wide
       -> head      decoupled cls / box branches per level, YOLOX box coding
       -> boxes (Tensor[B, N, 4]) xyxy letterboxed pixels, scores (Tensor[B, N, C]) sigmoid
@@ -32,7 +32,11 @@ class ModelSpec:
     widths: tuple[int, int, int, int, int] = (16, 32, 64, 128, 256)  # channels at strides 2..32
     depths: tuple[int, int, int, int] = (1, 2, 2, 1)  # CSP bottlenecks at strides 4, 8, 16, 32
     neck_channels: int = 96  # channels of every PAN output level
-    head_convs: int = 2  # depthwise-separable convs per head branch
+    head_convs: int = 2  # spatial convs per head branch
+    block: str = "dwsep"  # spatial convs: "dwsep" (depthwise k x k + 1 x 1) or "dense" (plain 3 x 3)
+
+
+BLOCKS = ("dwsep", "dense")
 
 
 def _conv(c_in: int, c_out: int, k: int = 1, s: int = 1, groups: int = 1) -> Conv2dNormActivation:
@@ -46,12 +50,20 @@ class DWSep(nn.Sequential):
         super().__init__(_conv(c_in, c_in, k, s, groups=c_in), _conv(c_in, c_out, 1))
 
 
-class Bottleneck(nn.Module):
-    """1 x 1 conv then depthwise-separable 3 x 3, with a residual connection."""
+def _spatial(c_in: int, c_out: int, k: int, s: int, block: str) -> nn.Module:
+    """The model's spatial conv: depthwise-separable k x k, or (``dense``) one plain 3 x 3 conv.
 
-    def __init__(self, c: int) -> None:
+    Dense convs cost more FLOPs per channel but train faster on CPU: oneDNN runs them in bfloat16 on
+    AMX units, where depthwise convs gain nothing and their backward pass is slow."""
+    return _conv(c_in, c_out, 3, s) if block == "dense" else DWSep(c_in, c_out, k, s)
+
+
+class Bottleneck(nn.Module):
+    """1 x 1 conv then a spatial conv (depthwise-separable 5 x 5 or dense 3 x 3), with a residual."""
+
+    def __init__(self, c: int, block: str) -> None:
         super().__init__()
-        self.body = nn.Sequential(_conv(c, c, 1), DWSep(c, c, 5))
+        self.body = nn.Sequential(_conv(c, c, 1), _spatial(c, c, 5, 1, block))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -60,12 +72,12 @@ class Bottleneck(nn.Module):
 class CSPBlock(nn.Module):
     """Cross-stage-partial block: half the channels go through ``n`` bottlenecks, then concat + 1 x 1."""
 
-    def __init__(self, c_in: int, c_out: int, n: int) -> None:
+    def __init__(self, c_in: int, c_out: int, n: int, block: str) -> None:
         super().__init__()
         hidden = c_out // 2
         self.main = _conv(c_in, hidden)
         self.short = _conv(c_in, hidden)
-        self.blocks = nn.Sequential(*(Bottleneck(hidden) for _ in range(n)))
+        self.blocks = nn.Sequential(*(Bottleneck(hidden, block) for _ in range(n)))
         self.fuse = _conv(2 * hidden, c_out)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -91,14 +103,14 @@ class SPPF(nn.Module):
 class Backbone(nn.Module):
     """Tiny CSP backbone. ``forward`` returns features at strides 8, 16, 32 (widths[2:])."""
 
-    def __init__(self, widths: tuple[int, ...], depths: tuple[int, ...]) -> None:
+    def __init__(self, widths: tuple[int, ...], depths: tuple[int, ...], block: str = "dwsep") -> None:
         super().__init__()
-        w, d = widths, depths
+        w, d, b = widths, depths, block
         self.stem = nn.Sequential(_conv(3, w[0], 3, 2), _conv(w[0], w[1], 3, 2))  # stride 4, dense convs
-        self.stage4 = CSPBlock(w[1], w[1], d[0])
-        self.stage8 = nn.Sequential(DWSep(w[1], w[2], 3, 2), CSPBlock(w[2], w[2], d[1]))
-        self.stage16 = nn.Sequential(DWSep(w[2], w[3], 3, 2), CSPBlock(w[3], w[3], d[2]))
-        self.stage32 = nn.Sequential(DWSep(w[3], w[4], 3, 2), SPPF(w[4]), CSPBlock(w[4], w[4], d[3]))
+        self.stage4 = CSPBlock(w[1], w[1], d[0], b)
+        self.stage8 = nn.Sequential(_spatial(w[1], w[2], 3, 2, b), CSPBlock(w[2], w[2], d[1], b))
+        self.stage16 = nn.Sequential(_spatial(w[2], w[3], 3, 2, b), CSPBlock(w[3], w[3], d[2], b))
+        self.stage32 = nn.Sequential(_spatial(w[3], w[4], 3, 2, b), SPPF(w[4]), CSPBlock(w[4], w[4], d[3], b))
 
     def parts(self) -> tuple[nn.Module, ...]:
         """The stem and the stride-4 to 32 stages, in the order an image passes them."""
@@ -113,13 +125,13 @@ class Backbone(nn.Module):
 class PAN(nn.Module):
     """Path-aggregation neck: lateral 1 x 1 to ``c`` channels, top-down then bottom-up fusion."""
 
-    def __init__(self, in_channels: tuple[int, int, int], c: int) -> None:
+    def __init__(self, in_channels: tuple[int, int, int], c: int, block: str = "dwsep") -> None:
         super().__init__()
         self.lateral = nn.ModuleList(_conv(ci, c) for ci in in_channels)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.td = nn.ModuleList(CSPBlock(2 * c, c, 1) for _ in range(2))  # fuses 16<-32, 8<-16
-        self.down = nn.ModuleList(DWSep(c, c, 3, 2) for _ in range(2))
-        self.bu = nn.ModuleList(CSPBlock(2 * c, c, 1) for _ in range(2))  # fuses 8->16, 16->32
+        self.td = nn.ModuleList(CSPBlock(2 * c, c, 1, block) for _ in range(2))  # fuses 16<-32, 8<-16
+        self.down = nn.ModuleList(_spatial(c, c, 3, 2, block) for _ in range(2))
+        self.bu = nn.ModuleList(CSPBlock(2 * c, c, 1, block) for _ in range(2))  # fuses 8->16, 16->32
 
     def forward(self, feats: tuple[Tensor, Tensor, Tensor]) -> list[Tensor]:
         p8, p16, p32 = (lat(f) for lat, f in zip(self.lateral, feats, strict=True))
@@ -133,10 +145,11 @@ class PAN(nn.Module):
 class LevelHead(nn.Module):
     """Decoupled head of one level: (cls logits [B,C,H,W], box raw [B,4,H,W]) - (dx, dy, log w, log h)."""
 
-    def __init__(self, c: int, num_classes: int, n_convs: int, prior: float = 0.01) -> None:
+    def __init__(self, c: int, num_classes: int, n_convs: int, block: str = "dwsep",
+                 prior: float = 0.01) -> None:
         super().__init__()
-        self.cls_tower = nn.Sequential(*(DWSep(c, c, 5) for _ in range(n_convs)))
-        self.box_tower = nn.Sequential(*(DWSep(c, c, 5) for _ in range(n_convs)))
+        self.cls_tower = nn.Sequential(*(_spatial(c, c, 5, 1, block) for _ in range(n_convs)))
+        self.box_tower = nn.Sequential(*(_spatial(c, c, 5, 1, block) for _ in range(n_convs)))
         self.cls_pred = nn.Conv2d(c, num_classes, 1)
         self.box_pred = nn.Conv2d(c, 4, 1)
         nn.init.constant_(self.cls_pred.bias, -torch.log(torch.tensor((1 - prior) / prior)).item())
@@ -159,10 +172,12 @@ class Detector(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.backbone = Backbone(spec.widths, spec.depths)
-        self.neck = PAN((spec.widths[2], spec.widths[3], spec.widths[4]), spec.neck_channels)
+        if spec.block not in BLOCKS:
+            raise ValueError(f"unknown block {spec.block!r}: expected one of {BLOCKS}")
+        self.backbone = Backbone(spec.widths, spec.depths, spec.block)
+        self.neck = PAN((spec.widths[2], spec.widths[3], spec.widths[4]), spec.neck_channels, spec.block)
         self.heads = nn.ModuleList(
-            LevelHead(spec.neck_channels, spec.num_classes, spec.head_convs) for _ in STRIDES
+            LevelHead(spec.neck_channels, spec.num_classes, spec.head_convs, spec.block) for _ in STRIDES
         )
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -205,9 +220,9 @@ def decode_boxes(raw: Tensor, points: Tensor) -> Tensor:
 
 def build_model(*, num_classes: int, widths: tuple[int, ...] | None = None,
                 depths: tuple[int, ...] | None = None, neck_channels: int = 96,
-                head_convs: int = 2) -> Detector:
+                head_convs: int = 2, block: str = "dwsep") -> Detector:
     """Build a randomly initialised detector (no pretrained weights exist for it)."""
-    spec = ModelSpec(num_classes=num_classes, neck_channels=neck_channels, head_convs=head_convs,
+    spec = ModelSpec(num_classes=num_classes, neck_channels=neck_channels, head_convs=head_convs, block=block,
                      **({"widths": tuple(widths)} if widths else {}),
                      **({"depths": tuple(depths)} if depths else {}))
     return Detector(spec)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import logging
 import math
 import time
@@ -28,6 +29,7 @@ from nii.detector.checkpoint import (
     load_checkpoint,
     load_matching_classes,
     save_checkpoint,
+    spec_from_dict,
     spec_to_dict,
 )
 from nii.detector.config import Config
@@ -98,7 +100,8 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 def model_spec(cfg: Config, num_classes: int) -> ModelSpec:
     return ModelSpec(num_classes=num_classes, widths=tuple(cfg.model.widths), depths=tuple(cfg.model.depths),
-                     neck_channels=cfg.model.neck_channels, head_convs=cfg.model.head_convs)
+                     neck_channels=cfg.model.neck_channels, head_convs=cfg.model.head_convs,
+                     block=cfg.model.block)
 
 
 def loss_weights(cfg: Config) -> LossWeights:
@@ -107,12 +110,16 @@ def loss_weights(cfg: Config) -> LossWeights:
 
 
 def train_step(model: Detector, optimizer: torch.optim.Optimizer, ema: EMA, batch: dict[str, torch.Tensor],
-               weights: LossWeights, grad_clip: float, where: str = "") -> dict[str, torch.Tensor]:
+               weights: LossWeights, grad_clip: float, where: str = "",
+               bf16: bool = False) -> dict[str, torch.Tensor]:
     """Forward, loss, backward, clipped AdamW step and EMA update on one collated batch; the losses.
 
+    ``bf16`` runs the forward under bfloat16 autocast; the loss is computed in float32.
     Raises ModelError, naming ``where``, when the loss is not finite (nothing is updated then)."""
     images = batch["images"].contiguous(memory_format=torch.channels_last)
-    cls, box, points = model.forward_raw(images)
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+        cls, box, points = model.forward_raw(images)
+    cls, box = cls.float(), box.float()
     losses = detection_loss(cls, box, points, batch["gt_xyxy"], batch["gt_labels"], batch["gt_mask"], weights)
     if not torch.isfinite(losses["loss"]):
         raise ModelError(f"training diverged{where} (loss {losses['loss'].item()}); lower train.lr")
@@ -189,18 +196,28 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         order = torch.randperm(len(val_set.samples), generator=rng)[: t_cfg.val_images].sort().values
         val_samples = [val_set.samples[i] for i in order.tolist()]
 
+    # The architecture is the config's, except that a fine-tune keeps that of the weights it starts
+    # from and a resumed run that of its own checkpoint.
     spec = model_spec(cfg, len(classes))
-    model = Detector(spec)
     state: dict[str, Any] | None = None
     if resume:
         state = load_checkpoint(last_path)
-        if state["classes"] != classes or state["spec"] != spec_to_dict(spec):
-            raise ModelError(f"cannot resume from {last_path}: its classes or architecture differ from the "
-                             f"config; resume with the config it was trained with")
+        if state["classes"] != classes:
+            raise ModelError(f"cannot resume from {last_path}: it was trained on other classes "
+                             f"({', '.join(state['classes'])}); resume with the data it was trained on")
+        if state["spec"] != spec_to_dict(spec):
+            log.warning("resuming with the architecture of %s; the config's model section differs", last_path)
+        spec = spec_from_dict(state["spec"])
+        model = Detector(spec)
         model.load_state_dict(state["model"])
     elif init is not None:
-        new = load_matching_classes(model, load_checkpoint(init), classes)
+        start = load_checkpoint(init)
+        spec = dataclasses.replace(spec_from_dict(start["spec"]), num_classes=len(classes))
+        model = Detector(spec)
+        new = load_matching_classes(model, start, classes)
         log.info("initialised from %s; classes new to it: %s", init, new or "none")
+    else:
+        model = Detector(spec)
     model = model.to(memory_format=torch.channels_last).train()
     freeze_backbone(model, t_cfg.freeze)
     ema = EMA(model, t_cfg.ema_decay)
@@ -256,7 +273,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             losses = train_step(model, optimizer, ema, batch, weights, t_cfg.grad_clip,
-                                where=f" at epoch {epoch}, step {i}")
+                                where=f" at epoch {epoch}, step {i}", bf16=t_cfg.bf16)
             images_seen += len(batch["images"])
             done += 1
             for k in sums:

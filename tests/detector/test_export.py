@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 
 from nii.detector.checkpoint import model_from_checkpoint
 from nii.detector.export import _with_generator_info, export
-from nii.detector.model import build_model
+from nii.detector.model import Detector
 from nii.errors import ModelError
 from nii.runtime.card import load_card, sha256_file
 from tests.helpers import TINY_CLASSES, TINY_SIZE, write_tiny_checkpoint
@@ -20,10 +21,10 @@ from tests.helpers import TINY_CLASSES, TINY_SIZE, write_tiny_checkpoint
 CLASSES, SIZE = TINY_CLASSES, TINY_SIZE
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded small model with non-trivial BatchNorm statistics, saved as `nii train` saves it."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt")
+@pytest.fixture(scope="module", params=["dwsep", "dense"])
+def checkpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded small model (each block) with non-trivial BatchNorm statistics, saved as `nii train` does."""
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt", block=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +99,12 @@ def test_bad_checkpoint_is_a_model_error(tmp_path: Path, content: bytes | str | 
 
 
 def test_slim_weights_beside_the_onnx_start_a_fine_tune(checkpoint: Path, exported: Path) -> None:
-    from nii.detector.checkpoint import load_checkpoint, load_matching_classes
+    from nii.detector.checkpoint import load_checkpoint, load_matching_classes, spec_from_dict
 
     slim = load_checkpoint(exported.with_suffix(".pt"))
     assert "optimizer" not in slim and slim["classes"] == CLASSES
     full = torch.load(checkpoint, weights_only=True)
-    new = build_model(num_classes=2, widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1), neck_channels=16,
-                      head_convs=1)
+    new = Detector(dataclasses.replace(spec_from_dict(slim["spec"]), num_classes=2))
     assert load_matching_classes(new, slim, ["knife", "lighter"]) == ["lighter"]
     key = "heads.0.cls_pred.weight"
     torch.testing.assert_close(new.state_dict()[key][0], full["ema"][key][CLASSES.index("knife")])

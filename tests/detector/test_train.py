@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from nii.cli import main
+from nii.detector.checkpoint import load_checkpoint
 from nii.detector.config import load_config
 from nii.detector.loss import LossWeights
 from nii.detector.model import Detector, freeze_backbone
 from nii.detector.train import EMA, _param_groups, lr_at, model_spec, train, train_step
 from nii.errors import ConfigError
 from nii.synth.dataset import SynthSpec, write_dataset
+from tests.helpers import write_tiny_checkpoint
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 
@@ -79,6 +81,16 @@ def test_a_budget_spent_by_validation_ends_the_run(smoke_data: Path, tmp_path: P
     assert torch.load(run / "last.pt", weights_only=True)["planned_epochs"] == 1
 
 
+def test_a_fine_tune_keeps_the_architecture_of_its_init_weights(smoke_data: Path, tmp_path: Path) -> None:
+    init = write_tiny_checkpoint(tmp_path / "dwsep.pt", block="dwsep")  # the smoke config says dense
+    overrides = [f"data.train={smoke_data}", "data.val=null", "train.epochs=1", f"train.out={tmp_path}/ft"]
+    result = train(load_config(SMOKE, overrides), init=init, progress=False)
+
+    tuned = load_checkpoint(result.run_dir / "last.pt")
+    assert tuned["spec"] == {**load_checkpoint(init)["spec"], "num_classes": len(tuned["classes"])}
+    assert tuned["spec"]["block"] == "dwsep"
+
+
 def test_resume_without_checkpoint_names_the_file(smoke_data: Path, tmp_path: Path) -> None:
     code = main(["train", "--config", str(SMOKE), "--resume", "--data", str(smoke_data),
                  "--out", str(tmp_path / "nothing")])
@@ -115,6 +127,24 @@ def test_freeze_keeps_the_leading_backbone_parts_and_their_statistics_fixed() ->
     assert any(not torch.equal(a, b) for a, b in zip(trained_before, after, strict=True))  # the rest learns
     with pytest.raises(ConfigError, match=r"train\.freeze"):
         load_config(SMOKE, ["train.freeze=6"])
+
+
+def test_a_bf16_step_computes_the_forward_in_bfloat16_and_keeps_float32_weights() -> None:
+    torch.manual_seed(0)
+    model = Detector(model_spec(load_config(SMOKE), num_classes=3)).train()  # dense, like nano.yaml
+    seen: list[torch.dtype] = []
+    model.neck.register_forward_hook(lambda _m, _i, out: seen.append(out[0].dtype))
+    before = [p.clone() for p in model.parameters()]
+    optimizer = torch.optim.AdamW(_param_groups(model, 0.05), lr=0.01)
+    batch = {"images": torch.rand(2, 3, 64, 64), "gt_xyxy": torch.tensor([[[10.0, 12.0, 40.0, 44.0]]] * 2),
+             "gt_labels": torch.tensor([[1], [2]]), "gt_mask": torch.tensor([[True], [True]])}
+    losses = train_step(model, optimizer, EMA(model, 0.9), batch, LossWeights(), 10.0, bf16=True)
+
+    assert seen == [torch.bfloat16]
+    assert losses["loss"].dtype == torch.float32 and torch.isfinite(losses["loss"])
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert changed > len(before) // 2
 
 
 def test_a_crop_larger_than_the_input_is_a_config_error() -> None:
