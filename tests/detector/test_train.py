@@ -30,6 +30,12 @@ def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _two_image_batch() -> dict[str, torch.Tensor]:
+    """Two 64 px images with one box each, collated as the training loader does."""
+    return {"images": torch.rand(2, 3, 64, 64), "gt_xyxy": torch.tensor([[[10.0, 12.0, 40.0, 44.0]]] * 2),
+            "gt_labels": torch.tensor([[1], [2]]), "gt_mask": torch.tensor([[True], [True]])}
+
+
 def _rows(run: Path) -> list[dict[str, str]]:
     with open(run / "log.csv", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -115,8 +121,7 @@ def test_freeze_keeps_the_leading_backbone_parts_and_their_statistics_fixed() ->
     groups = _param_groups(model, 0.05)
     assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
     optimizer = torch.optim.AdamW(groups, lr=0.01)
-    batch = {"images": torch.rand(2, 3, 64, 64), "gt_xyxy": torch.tensor([[[10.0, 12.0, 40.0, 44.0]]] * 2),
-             "gt_labels": torch.tensor([[1], [2]]), "gt_mask": torch.tensor([[True], [True]])}
+    batch = _two_image_batch()
     train_step(model, optimizer, EMA(model, 0.9), batch, LossWeights(), 10.0)
 
     for m in frozen:
@@ -136,8 +141,7 @@ def test_a_bf16_step_computes_the_forward_in_bfloat16_and_keeps_float32_weights(
     model.neck.register_forward_hook(lambda _m, _i, out: seen.append(out[0].dtype))
     before = [p.clone() for p in model.parameters()]
     optimizer = torch.optim.AdamW(_param_groups(model, 0.05), lr=0.01)
-    batch = {"images": torch.rand(2, 3, 64, 64), "gt_xyxy": torch.tensor([[[10.0, 12.0, 40.0, 44.0]]] * 2),
-             "gt_labels": torch.tensor([[1], [2]]), "gt_mask": torch.tensor([[True], [True]])}
+    batch = _two_image_batch()
     losses = train_step(model, optimizer, EMA(model, 0.9), batch, LossWeights(), 10.0, bf16=True)
 
     assert seen == [torch.bfloat16]
