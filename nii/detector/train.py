@@ -200,6 +200,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
     # from and a resumed run that of its own checkpoint.
     spec = model_spec(cfg, len(classes))
     state: dict[str, Any] | None = None
+    start: dict[str, Any] | None = None
     if resume:
         state = load_checkpoint(last_path)
         if state["classes"] != classes:
@@ -208,16 +209,15 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         if state["spec"] != spec_to_dict(spec):
             log.warning("resuming with the architecture of %s; the config's model section differs", last_path)
         spec = spec_from_dict(state["spec"])
-        model = Detector(spec)
-        model.load_state_dict(state["model"])
     elif init is not None:
         start = load_checkpoint(init)
         spec = dataclasses.replace(spec_from_dict(start["spec"]), num_classes=len(classes))
-        model = Detector(spec)
+    model = Detector(spec)
+    if state is not None:
+        model.load_state_dict(state["model"])
+    elif start is not None:
         new = load_matching_classes(model, start, classes)
         log.info("initialised from %s; classes new to it: %s", init, new or "none")
-    else:
-        model = Detector(spec)
     model = model.to(memory_format=torch.channels_last).train()
     freeze_backbone(model, t_cfg.freeze)
     ema = EMA(model, t_cfg.ema_decay)
