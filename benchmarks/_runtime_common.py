@@ -27,17 +27,26 @@ def timed_ms(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
     return times
 
 
-def interleaved_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) -> dict[str, list[float]]:
-    """Wall times (ms) of each named call, one call of each per round, so machine noise hits all alike."""
+def interleaved_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int,
+                   block: int = 5) -> dict[str, list[float]]:
+    """Wall times (ms) of `runs` calls of each function, in rounds so that machine noise hits all alike.
+
+    Each round calls every function `block` times in a row after one untimed call. ONNX Runtime's
+    intra-op workers spin for a while after a run: with one call per round, a multi-threaded session
+    would share the cores with the spinning pool of the session called before it (seen here: fp32 at
+    2 threads 19 ms interleaved call by call, 10.5 ms in blocks; 1 thread 18 ms either way).
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
+    while any(len(t) < runs for t in times.values()):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1000.0)
+            fn()  # untimed: lets the previous function's threads go idle
+            for _ in range(min(block, runs - len(times[name]))):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1000.0)
     return times
 
 

@@ -1,8 +1,9 @@
 """Model-only latency of exported detectors on ONNX Runtime (fp32, CPU), side by side in one run.
 
-Each model runs on the same random inputs at its own input size, alternating between models so
-that machine noise hits them alike. A peer (e.g. YOLO11n exported locally with the `ultralytics`
-package, a benchmark-only install) is given by path; nii models need their card beside them.
+Each model runs on the same random inputs at its own input size, in rounds that time each model a few
+calls in turn (`interleaved_ms`), so that machine noise hits them alike. A peer (e.g. YOLO11n exported
+locally with the `ultralytics` package, a benchmark-only install) is given by path; nii models need
+their card beside them.
 
     python benchmarks/bench_detector.py --model models/nii-nano.onnx [--peer yolo11n.onnx@512]
         [--threads 2] [--runs 200] [--json OUT] [--plot OUT.png]
@@ -13,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from _runtime_common import interleaved_ms
 
 from nii.runtime.session import open_session
 
@@ -47,14 +48,10 @@ def main() -> None:
         batch = 1 if not isinstance(shape[0], int) else shape[0]
         x = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
         name = session.get_inputs()[0].name
-        for _ in range(10):
-            session.run(None, {name: x})
-        entries.append({"model": f"{path.name}@{size}", "session": session, "feed": {name: x}, "ms": []})
-    for _ in range(args.runs):
-        for e in entries:
-            t = time.perf_counter()
-            e["session"].run(None, e["feed"])
-            e["ms"].append((time.perf_counter() - t) * 1000)
+        entries.append({"model": f"{path.name}@{size}", "run": lambda s=session, f={name: x}: s.run(None, f)})
+    times = interleaved_ms({e["model"]: e["run"] for e in entries}, args.runs, warmup=10)
+    for e in entries:
+        e["ms"] = times[e["model"]]
     rows = [{"model": e["model"], "median_ms": round(statistics.median(e["ms"]), 2),
              "p90_ms": round(float(np.percentile(e["ms"], 90)), 2),
              "images_per_s": round(1000 / statistics.median(e["ms"]), 1)} for e in entries]

@@ -13,7 +13,9 @@ End-to-end (batch 1, per scan): decode a 1024x768 JPEG / PNG held in memory, let
 postprocess through `Detector` (a `YoloDetector` for peers), as serving does. FLOPs: 2 x MACs of the
 convolutions and matmuls in the ONNX graph (and torch.utils.flop_counter on the eager model).
 Eager needs the weights `nii export` writes beside the ONNX file (NAME.pt); --skip-eager without.
-Each round calls every engine once (interleaved), so machine noise hits them alike. Run it on a quiet machine.
+Each round times every engine in turn, a few calls each after an untimed one (`interleaved_ms`), so
+machine noise hits them alike and no engine shares the cores with another's spinning threads. Run it
+on a quiet machine.
 """
 
 from __future__ import annotations
