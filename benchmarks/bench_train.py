@@ -29,12 +29,12 @@ from nii.datasets import load_dataset
 from nii.detector.augment import DetectionDataset, TrainTransform, collate
 from nii.detector.config import Config, load_config
 from nii.detector.model import Detector
-from nii.detector.train import EMA, loss_weights, model_spec, train_step
+from nii.detector.train import EMA, loss_weights, model_spec, train_step, training_forward
 
 # The recipe of the weights shipped before the dense model (f00579d3fa44): depthwise-separable 5 x 5
 # convs, wider, trained in float32.
 DEPTHWISE_FP32 = ("model.block=dwsep;model.widths=[16,32,64,128,256];model.neck_channels=96;"
-                  "train.bf16=false")
+                  "train.bf16=false;train.compile=false")
 
 
 def _loader_ms(dataset: DetectionDataset) -> float:
@@ -77,14 +77,20 @@ def main() -> None:
         weights = loss_weights(recipe)
         batches = DataLoader(source, batch_size=t_cfg.batch_size, shuffle=True, num_workers=workers,
                              collate_fn=collate, persistent_workers=workers > 0)
+        forward = training_forward(model, recipe.train.compile)
+
+        def step(batch: dict[str, torch.Tensor]) -> None:
+            train_step(model, optimizer, ema, batch, weights, recipe.train.grad_clip, bf16=recipe.train.bf16,
+                       forward=forward)
+
+        step(next(iter(batches)))  # untimed: torch.compile compiles here
         rates = []
         for _ in range(args.repeats):
             it = iter(batches)
             next(it)  # worker start-up is not a step
             t = time.perf_counter()
             for batch in itertools.islice(it, args.steps):
-                train_step(model, optimizer, ema, batch, weights, recipe.train.grad_clip,
-                           bf16=recipe.train.bf16)
+                step(batch)
             rates.append(args.steps * t_cfg.batch_size / (time.perf_counter() - t))
         return statistics.median(rates)
 

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,16 +110,46 @@ def loss_weights(cfg: Config) -> LossWeights:
                        radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta)
 
 
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def training_forward(model: Detector, compile: bool) -> Forward:
+    """``model.forward_raw``, compiled by torch.compile when asked; eager again if compiling fails.
+
+    Inductor fuses the normalisation and activation passes that dominate a CPU training step. It needs a
+    C++ compiler, and its failures come as many exception types, at the first call: any of them logs a
+    warning and the run goes on eager, which raises again if the error was not the compiler's.
+    """
+    if not compile:
+        return model.forward_raw
+    log.info("train.compile: the first step compiles the forward and backward (about 2 min on 2 cores)")
+    current: list[Forward] = [torch.compile(model.forward_raw)]
+
+    def forward(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        try:
+            return current[0](images)
+        except Exception as exc:  # see the docstring
+            if current[0] == model.forward_raw:
+                raise
+            log.warning("torch.compile failed (%s: %s); training eager (set train.compile: false to skip it)",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            current[0] = model.forward_raw
+            return model.forward_raw(images)
+
+    return forward
+
+
 def train_step(model: Detector, optimizer: torch.optim.Optimizer, ema: EMA, batch: dict[str, torch.Tensor],
-               weights: LossWeights, grad_clip: float, where: str = "",
-               bf16: bool = False) -> dict[str, torch.Tensor]:
+               weights: LossWeights, grad_clip: float, where: str = "", bf16: bool = False,
+               forward: Forward | None = None) -> dict[str, torch.Tensor]:
     """Forward, loss, backward, clipped AdamW step and EMA update on one collated batch; the losses.
 
-    ``bf16`` runs the forward under bfloat16 autocast; the loss is computed in float32.
+    ``bf16`` runs the forward under bfloat16 autocast; the loss is computed in float32. ``forward``
+    replaces ``model.forward_raw`` (``training_forward``: compiled).
     Raises ModelError, naming ``where``, when the loss is not finite (nothing is updated then)."""
     images = batch["images"].contiguous(memory_format=torch.channels_last)
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
-        cls, box, points = model.forward_raw(images)
+        cls, box, points = (forward or model.forward_raw)(images)
     cls, box = cls.float(), box.float()
     losses = detection_loss(cls, box, points, batch["gt_xyxy"], batch["gt_labels"], batch["gt_mask"], weights)
     if not torch.isfinite(losses["loss"]):
@@ -250,6 +281,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
                         persistent_workers=t_cfg.cache_images and t_cfg.num_workers > 0)
     steps = len(loader)
     weights = loss_weights(cfg)
+    forward = training_forward(model, t_cfg.compile)
     warmup = max(1, round(t_cfg.warmup_epochs * steps))
     budget_s = t_cfg.time_budget_min * 60 if t_cfg.time_budget_min else None
     data_spec = {"train": cfg.data.train, "train_split": cfg.data.train_split, "val": cfg.data.val,
@@ -273,7 +305,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             losses = train_step(model, optimizer, ema, batch, weights, t_cfg.grad_clip,
-                                where=f" at epoch {epoch}, step {i}", bf16=t_cfg.bf16)
+                                where=f" at epoch {epoch}, step {i}", bf16=t_cfg.bf16, forward=forward)
             images_seen += len(batch["images"])
             done += 1
             for k in sums:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from nii.detector.checkpoint import load_checkpoint
 from nii.detector.config import load_config
 from nii.detector.loss import LossWeights
 from nii.detector.model import Detector, freeze_backbone
-from nii.detector.train import EMA, _param_groups, lr_at, model_spec, train, train_step
+from nii.detector.train import EMA, _param_groups, lr_at, model_spec, train, train_step, training_forward
 from nii.errors import ConfigError
 from nii.synth.dataset import SynthSpec, write_dataset
 from tests.helpers import write_tiny_checkpoint
@@ -149,6 +150,45 @@ def test_a_bf16_step_computes_the_forward_in_bfloat16_and_keeps_float32_weights(
     assert all(p.dtype == torch.float32 for p in model.parameters())
     changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert changed > len(before) // 2
+
+
+@pytest.mark.slow
+def test_a_compiled_step_computes_what_the_eager_step_does(caplog: pytest.LogCaptureFixture) -> None:
+    torch.manual_seed(0)
+    eager = Detector(model_spec(load_config(SMOKE), num_classes=3)).train()
+    compiled = copy.deepcopy(eager)
+    batch = _two_image_batch()
+    losses = {}
+    for model, compile in ((eager, False), (compiled, True)):
+        optimizer = torch.optim.AdamW(_param_groups(model, 0.05), lr=0.01)
+        losses[compile] = train_step(model, optimizer, EMA(model, 0.9), batch, LossWeights(), 10.0,
+                                     forward=training_forward(model, compile))["loss"]
+
+    assert "torch.compile failed" not in caplog.text  # it compiled, rather than falling back
+    assert torch.allclose(losses[True], losses[False], rtol=1e-4)
+    # Gradients, not the stepped weights: AdamW's first step moves each weight by about lr * sign(grad),
+    # so a gradient near zero may flip sign with the rounding of fused kernels.
+    for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-3 * float(a.grad.abs().max()))
+
+
+def test_a_failed_compile_trains_eager_with_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    def no_compiler(fn):  # what inductor does on a machine without a C++ compiler: fail at the first call
+        def call(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return call
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    torch.manual_seed(0)
+    model = Detector(model_spec(load_config(SMOKE), num_classes=3)).eval()
+    forward = training_forward(model, compile=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for expected, got in zip(model.forward_raw(x), forward(x), strict=True):
+            assert torch.equal(expected, got)
+        forward(x)  # eager from now on: warned once
+    assert caplog.text.count("torch.compile failed (RuntimeError: InvalidCxxCompiler") == 1
 
 
 def test_a_crop_larger_than_the_input_is_a_config_error() -> None:
