@@ -362,6 +362,12 @@ def draw_aerosol(rng: Rng, ppm: float) -> Sketch:
     return s
 
 
+def _li_ion_cell(s: Sketch, x: float, cy: float, length: float = 65, radius: float = 9.25) -> None:
+    """A cylindrical lithium-ion cell lying along x (18650 by default): thin steel can, electrode roll."""
+    s.cylinder(x, cy, x + length, cy, radius, "steel", wall_mm=0.3, fill_material="licoo2", fill_from=0.03,
+               fill_to=0.97)
+
+
 def draw_battery(rng: Rng, ppm: float) -> Sketch:
     """A loose cell (AA, AAA, 18650, 21700, 9 V block, coin) or a small pack of cells."""
     form = _pick(rng, ["AA", "AAA", "18650", "21700", "9V", "pack"])
@@ -378,18 +384,7 @@ def draw_battery(rng: Rng, ppm: float) -> Sketch:
     s = Sketch(length + 6, cells * 2 * r + 6, ppm)
     for k in range(cells):
         cy = 3 + r + k * 2 * r
-        s.cylinder(
-            3,
-            cy,
-            3 + length,
-            cy,
-            r,
-            "steel",
-            wall_mm=0.3,
-            fill_material="licoo2",
-            fill_from=0.03,
-            fill_to=0.97,
-        )
+        _li_ion_cell(s, 3, cy, length, r)
         s.rect(3 + length - 1, cy - r * 0.3, 2, r * 0.6, "steel", 3)
     if form == "pack":
         s.rect(2, 2, length + 2, cells * 2 * r + 2, "plastic", 0.8)
@@ -408,18 +403,7 @@ def draw_powerbank(rng: Rng, ppm: float) -> Sketch:
         n = max(int((width - 4) // 18.5), 1)
         for k in range(n):
             cy = 4 + 9.25 + k * 18.5
-            s.cylinder(
-                4,
-                cy,
-                4 + min(65, length - pcb_w - 6),
-                cy,
-                9.25,
-                "steel",
-                wall_mm=0.3,
-                fill_material="licoo2",
-                fill_from=0.03,
-                fill_to=0.97,
-            )
+            _li_ion_cell(s, 4, cy, min(65, length - pcb_w - 6))
     else:
         s.rect(4, 4, length - pcb_w - 6, width - 4, "licoo2", rng.uniform(7, 12))
         s.rect(4, 4, length - pcb_w - 6, width - 4, "copper", 0.15)
@@ -468,18 +452,7 @@ def draw_laptop(rng: Rng, ppm: float) -> Sketch:
         n = int((w * 0.8) // 66)
         for k in range(n):
             x = 2 + w * 0.1 + k * 66
-            s.cylinder(
-                x,
-                by + 9.5,
-                x + 65,
-                by + 9.5,
-                9.25,
-                "steel",
-                wall_mm=0.3,
-                fill_material="licoo2",
-                fill_from=0.03,
-                fill_to=0.97,
-            )
+            _li_ion_cell(s, x, by + 9.5)
     else:
         s.rect(2 + w * 0.15, by, w * 0.7, h * 0.22, "licoo2", rng.uniform(4, 6), corner_mm=3)
     mb_x = 2 + w * rng.uniform(0.05, 0.45)
