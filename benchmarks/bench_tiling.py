@@ -101,7 +101,8 @@ def main() -> None:
             },
         }
     report = {
-        "machine": machine(), "model": str(args.model), "input_size": size,
+        "machine": machine(), "model": str(args.model), "model_sha256": detectors["card"].sha256,
+        "input_size": size,
         "scans": {"count": args.count, "seed": args.seed, "requested": f"{args.width}x{args.height}",
                   "median_aspect": round(float(np.median([w / h for h, w in shapes])), 2) if shapes else None,
                   "boxes": len(found.get(("off", "card"), []))},
