@@ -62,6 +62,11 @@ class CompareSettings:
     # object seen twice (a hammer read over a wrench): not counted, a `same_object` finding says so.
     # A prohibited detection always counts. None: every detection counts.
     same_object_iou: float | None = None
+    # A detection whose box lies at least this share inside a stronger detection of the same class (or
+    # holds that one) is a part of that object seen as another, one blade of a pair of scissors: not
+    # counted, a `same_object` finding says so. Class-wise NMS keeps such pairs, whose IoU is about the
+    # smaller box's share of the larger. A prohibited detection always counts. None: every one counts.
+    same_object_within: float | None = None
 
 
 def shortfall_chance(seen: int, declared: int, recall: float) -> float:
@@ -340,7 +345,9 @@ def compare(
     taxonomy = taxonomy or load_taxonomy()
     settings = settings or CompareSettings()
     cats = taxonomy.categories
-    detections, findings = _same_objects(detections, cats, settings.same_object_iou)
+    detections, findings = _same_objects(
+        detections, cats, settings.same_object_iou, settings.same_object_within
+    )
     counts = Counter(d.class_name for d in detections)
     best_score: dict[str, float] = {}
     for d in detections:
@@ -454,21 +461,33 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _same_objects(detections: Sequence[Seen], cats: Mapping,
-                  iou: float | None) -> tuple[list[Seen], list[Finding]]:
+def _within(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Share of the smaller of two boxes that lies inside the other."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return inter / smaller if smaller > 0 else 0.0
+
+
+def _same_objects(detections: Sequence[Seen], cats: Mapping, iou: float | None,
+                  within: float | None) -> tuple[list[Seen], list[Finding]]:
     """The detections that count, in their order, and a `same_object` finding for each one read as a
-    stronger detection of another class over the same object (greedy, strongest first, like NMS)."""
-    if iou is None:
+    stronger detection over the same object: of another class by IoU, or of its own class by the
+    share of one box inside the other (greedy, strongest first, like NMS)."""
+    if iou is None and within is None:
         return list(detections), []
+
+    def same(stronger: Seen, d: Seen) -> bool:
+        if stronger.class_name != d.class_name:
+            return iou is not None and _iou(stronger.xyxy, d.xyxy) >= iou
+        return within is not None and _within(stronger.xyxy, d.xyxy) >= within
+
     kept: list[int] = []
     findings: list[Finding] = []
     for i in sorted(range(len(detections)), key=lambda i: -detections[i].score):
         d = detections[i]
         cat = cats.get(d.class_name)
         prohibited = cat is not None and cat.group is Group.PROHIBITED
-        over = None if prohibited else next(
-            (detections[k] for k in kept
-             if detections[k].class_name != d.class_name and _iou(detections[k].xyxy, d.xyxy) >= iou), None)
+        over = None if prohibited else next((detections[k] for k in kept if same(detections[k], d)), None)
         if over is None:
             kept.append(i)
             continue

@@ -91,6 +91,7 @@ class _Comparison(BaseModel):
     look_alikes: dict[str, dict[str, Annotated[float, Field(ge=0, le=1)]]] = {}
     look_alike_min: Annotated[float, Field(gt=0, le=1)] = 0.05
     same_object_iou: Annotated[float, Field(gt=0, le=1)] | None = None
+    same_object_within: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
 class _PolicyIn(BaseModel):

@@ -156,7 +156,7 @@ def test_a_bf16_step_computes_the_forward_in_bfloat16_and_keeps_float32_weights(
 def test_compiled_forward_and_backward_match_a_float64_reference(caplog: pytest.LogCaptureFixture) -> None:
     torch.manual_seed(0)
     compiled = Detector(model_spec(load_config(SMOKE), num_classes=3)).train()
-    reference = copy.deepcopy(compiled).double()  # eager float32 at 1 thread strays further (docs/experiments.md)
+    reference = copy.deepcopy(compiled).double()  # eager float32 at 1 thread strays further
     images = _two_image_batch()["images"]
     outputs = []
     for model, compile in ((reference, False), (compiled, True)):

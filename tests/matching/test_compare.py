@@ -116,6 +116,24 @@ def test_a_detection_over_a_stronger_one_of_another_class_counts_once() -> None:
     assert ("prohibited_detected", "knife") in _codes(knife)
 
 
+def test_a_part_of_an_object_seen_as_another_of_its_class_counts_once() -> None:
+    declaration = _declaration(("hairdressing scissors", 1, 0.1, 12))
+    scissors = Seen("scissors", 0.74, (10.0, 10.0, 110.0, 60.0))
+    blade = Seen("scissors", 0.51, (15.0, 12.0, 75.0, 58.0))  # all inside, IoU 0.55: NMS keeps it
+    settings = CompareSettings(same_object_within=0.9)
+    c = compare(declaration, (blade, scissors), settings=settings)
+    assert ("same_object", "scissors") in _codes(c) and ("quantity_exceeds", "scissors") not in _codes(c)
+    assert c.detections == (scissors,) and c.counts == {"scissors": 1}
+    assert c.lines[0].status == "seen"
+    # Without the setting, overlapping less than that, or two bullets: every detection counts.
+    beside = Seen("scissors", 0.51, (70.0, 12.0, 130.0, 58.0))
+    for seen, s in (((blade, scissors), CompareSettings()), ((beside, scissors), settings)):
+        c = compare(declaration, seen, settings=s)
+        assert c.counts == {"scissors": 2} and ("quantity_exceeds", "scissors") in _codes(c)
+    bullets = (Seen("bullet", 0.6, scissors.xyxy), Seen("bullet", 0.4, blade.xyxy))
+    assert compare(declaration, bullets, settings=settings).counts["bullet"] == 2
+
+
 @pytest.mark.parametrize(
     ("seen", "declared", "recall", "expected"),
     [(0, 1, 0.9, 0.1), (0, 3, 0.5, 0.125), (1, 8, 0.5, 9 / 256), (2, 2, 0.3, 1.0), (0, 2, 1.0, 0.0),

@@ -26,7 +26,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
 
 
 class FakeDetector:
-    """Returns fixed detections for any image."""
+    """Returns fixed detections for any image, side by side (separate objects)."""
 
     sha256 = "f" * 64
 
@@ -40,7 +40,7 @@ class FakeDetector:
                  if s >= (own.get(c, 0.0) if score_threshold is None else score_threshold)]
         n = len(found)
         return Detections(
-            np.tile(np.array([[10, 10, 50, 50]], np.float32), (n, 1)),
+            np.array([[10 + 50 * i, 10, 50 + 50 * i, 50] for i in range(n)], np.float32).reshape(n, 4),
             np.array([s for _, s in found], np.float32),
             np.array([CLASS_NAMES.index(c) for c, _ in found], np.int64),
             CLASS_NAMES,
