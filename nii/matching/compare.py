@@ -455,16 +455,22 @@ def compare(
     )
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def _areas(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
+    """Areas of the intersection of two xyxy boxes, of the first and of the second."""
     inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter, (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    inter, area_a, area_b = _areas(a, b)
+    union = area_a + area_b - inter
     return inter / union if union > 0 else 0.0
 
 
 def _within(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """Share of the smaller of two boxes that lies inside the other."""
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    inter, area_a, area_b = _areas(a, b)
+    smaller = min(area_a, area_b)
     return inter / smaller if smaller > 0 else 0.0
 
 
