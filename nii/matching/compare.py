@@ -478,9 +478,7 @@ def _same_objects(detections: Sequence[Seen], cats: Mapping, iou: float | None,
                   within: float | None) -> tuple[list[Seen], list[Finding]]:
     """The detections that count, in their order, and a `same_object` finding for each one read as a
     stronger detection over the same object: of another class by IoU, or of its own class by the
-    share of one box inside the other (greedy, strongest first, like NMS)."""
-    if iou is None and within is None:
-        return list(detections), []
+    share of one box inside the other (greedy, strongest first, like NMS); a rule set to None is off."""
 
     def same(stronger: Seen, d: Seen) -> bool:
         if stronger.class_name != d.class_name:
