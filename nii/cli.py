@@ -636,7 +636,7 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     from nii.triage import load_policy
     from nii.triage.pipeline import compare_settings
     from nii.triage.policy import DEFAULT_POLICY_PATH
-    from nii.triage.tune import collect, tune_floors, write_policy
+    from nii.triage.tune import collect, tune_floors, write_tuned_policy
 
     detector = load_detector(args.model, threads=args.threads)
     # Decide as triage will with this model: its card's look-alikes (and recall) where the policy has none.
@@ -647,12 +647,67 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
                          min_prohibited=args.min_prohibited)
     target = "" if args.min_prohibited is None else f", --min-prohibited {args.min_prohibited:g}"
     note = f"{result.parcels} parcels of {args.data}{target}, model {detector.sha256[:12]}"
-    write_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
+    write_tuned_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
 
     print(f"{result.parcels} parcels")
     print(f"before: {_shares_line(result.before)}")
     print(f"after:  {_shares_line(result.after)}")
     print("floors: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.policy.min_score_by_class.items())))
+    print(f"wrote {args.out} (version {args.version})")
+
+
+# --- nii learn-references -------------------------------------------------------------------------
+
+
+def _add_learn_references(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "learn-references",
+        help="learn each category's unit value and unit weight from compliant declarations into a policy",
+        description="Read declarations known to be true (the compliant parcels of `nii synth` folders, "
+        "or manifest CSVs of cleared parcels) and write a policy whose comparison checks each declared "
+        "line against its category's profile: unit value below half the low quantile is undervalued, "
+        "a unit weight outside the range is `unit_weight_atypical`.",
+    )
+    p.add_argument("--data", type=Path, action="append", required=True,
+                   help="`nii synth` folder or manifest .csv of cleared parcels (repeatable)")
+    p.add_argument("--policy", type=Path, default=None,
+                   help="policy YAML to start from (default: the shipped one)")
+    p.add_argument("--out", type=Path, required=True, help="policy YAML to write")
+    p.add_argument("--version", required=True, help="version string of the written policy")
+    # Defaults: nii.triage.references (not imported here, to keep `nii --help` fast).
+    p.add_argument("--quantile", type=float, default=None,
+                   help="share of compliant lines left outside each end of a profile (default 0.01)")
+    p.add_argument("--margin", type=float, default=None,
+                   help="factor widening each end of the unit-weight range (default 1.1)")
+    p.add_argument("--min-lines", type=_positive_int, default=None,
+                   help="fewest compliant lines a category needs for a profile (default 30)")
+    p.set_defaults(func=_run_learn_references)
+
+
+def _run_learn_references(args: argparse.Namespace) -> None:
+    import itertools
+
+    from nii.triage import references as learn
+    from nii.triage.policy import DEFAULT_POLICY_PATH, write_policy
+
+    declarations = list(itertools.chain.from_iterable(learn.compliant_declarations(d) for d in args.data))
+    options = {"quantile": learn.QUANTILE, "margin": learn.MARGIN, "min_lines": learn.MIN_LINES}
+    options.update({k: v for k in options if (v := getattr(args, k)) is not None})
+    references = learn.learn_references(declarations, **options)
+    if not references:
+        raise UsageError(f"no category has enough compliant lines in {len(declarations)} declarations")
+    sources = ", ".join(str(d) for d in args.data)
+    note = f"`nii learn-references`, {len(declarations)} compliant declarations of {sources}" + "".join(
+        f", {k} {v:g}" for k, v in options.items())
+    write_policy(args.policy or DEFAULT_POLICY_PATH, args.out, args.version, note,
+                 {"comparison": {"references": learn.references_yaml(references)}})
+
+    print(f"{len(declarations)} compliant declarations")
+    print(f"{'category':<12}{'lines':>7}{'min USD/unit':>14}{'kg/unit':>18}")
+    for name, r in references.items():
+        value = "-" if r.min_unit_value_usd is None else f"{r.min_unit_value_usd:g}"
+        mass = "-" if r.unit_mass_kg is None else f"{r.unit_mass_kg[0]:g}-{r.unit_mass_kg[1]:g}"
+        print(f"{name:<12}{r.lines:>7}{value:>14}{mass:>18}")
     print(f"wrote {args.out} (version {args.version})")
 
 
@@ -1011,6 +1066,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_classify_description,
     _add_eval_triage,
     _add_tune_policy,
+    _add_learn_references,
     _add_serve,
     _add_users,
     _add_keys,

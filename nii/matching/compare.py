@@ -27,6 +27,16 @@ from nii.matching.taxonomy import Group, Material, Taxonomy, load_taxonomy
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """What compliant declarations of one category look like (`nii learn-references`), used in place
+    of the taxonomy's generic unit value and unit mass."""
+
+    lines: int  # compliant lines it was learned from
+    min_unit_value_usd: float | None  # low quantile of their unit values (None: too few, or no check)
+    unit_mass_kg: tuple[float, float] | None  # their unit-mass range, widened by the learning margin
+
+
+@dataclass(frozen=True, slots=True)
 class CompareSettings:
     """Thresholds of the comparison (the policy file's `comparison` section sets them)."""
 
@@ -67,6 +77,10 @@ class CompareSettings:
     # counted, a `same_object` finding says so. Class-wise NMS keeps such pairs, whose IoU is about the
     # smaller box's share of the larger. A prohibited detection always counts. None: every one counts.
     same_object_within: float | None = None
+    # Category -> profile of its compliant declarations: its unit-value floor replaces the taxonomy's
+    # min_unit_value_usd, and a unit mass outside its range is `unit_weight_atypical` (no tolerance on
+    # top: the learned margin is in the range). Empty: the taxonomy's generic figures alone.
+    references: Mapping[str, Reference] = field(default_factory=dict)
 
 
 def shortfall_chance(seen: int, declared: int, recall: float) -> float:
@@ -271,6 +285,7 @@ def _line_findings(
 ) -> tuple[list[Finding], float | None]:
     out = []
     cat = taxonomy.categories.get(lc.category) if lc.category else None
+    ref = settings.references.get(cat.name) if cat is not None else None
     for flag in lc.flags:
         if flag is Flag.IMPLAUSIBLE_VALUE and cat is not None and cat.min_unit_value_usd is None:
             continue  # documents at 0 are normal
@@ -305,27 +320,35 @@ def _line_findings(
     else:
         unit_usd = value_usd / line.quantity
         if cat is not None and cat.min_unit_value_usd is not None:
-            floor = settings.undervalue_fraction * cat.min_unit_value_usd
+            learned = ref is not None and ref.min_unit_value_usd is not None
+            reference = ref.min_unit_value_usd if learned else cat.min_unit_value_usd
+            floor = settings.undervalue_fraction * reference
             if unit_usd < floor:
+                source = f" ({ref.lines} compliant lines)" if learned else ""
                 out.append(
                     Finding(
                         "undervalued",
                         f"line {index + 1} '{line.description}': {unit_usd:.2f} USD "
-                        f"per unit, below {floor:.2f} USD expected for {cat.name}",
+                        f"per unit, below {floor:.2f} USD expected for {cat.name}{source}",
                         cat.name,
                         index,
                     )
                 )
     if cat is not None and cat.unit_mass_kg is not None:
         unit_kg = line.net_weight_kg / line.quantity
-        low, high = cat.unit_mass_kg
-        tol = settings.unit_mass_tolerance
-        if not low / tol <= unit_kg <= high * tol:
+        if ref is not None and ref.unit_mass_kg is not None:
+            low, high = ref.unit_mass_kg
+            code, source = "unit_weight_atypical", f" of {ref.lines} compliant {cat.name} lines"
+        else:
+            tol = settings.unit_mass_tolerance
+            low, high = cat.unit_mass_kg[0] / tol, cat.unit_mass_kg[1] * tol
+            code, source = "unit_weight_implausible", f" for {cat.name}"
+        if not low <= unit_kg <= high:
             out.append(
                 Finding(
-                    "unit_weight_implausible",
+                    code,
                     f"line {index + 1} '{line.description}': "
-                    f"{unit_kg:.3f} kg per unit, outside {low:g}-{high:g} kg for {cat.name}",
+                    f"{unit_kg:.3f} kg per unit, outside {low:.3g}-{high:.3g} kg{source}",
                     cat.name,
                     index,
                 )

@@ -15,11 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nii.config import load_yaml_model
 from nii.errors import ConfigError
-from nii.matching.compare import CompareSettings, Finding
+from nii.matching.compare import CompareSettings, Finding, Reference
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
@@ -70,6 +71,19 @@ class _Detection(BaseModel):
     flips: Annotated[list[Literal["h", "v"]], Field(max_length=2)] = []
 
 
+class _ReferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: Annotated[int, Field(ge=1)]
+    min_unit_value_usd: Annotated[float, Field(gt=0)] | None = None
+    unit_mass_kg: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> _ReferenceIn:
+        if self.unit_mass_kg is not None and self.unit_mass_kg[0] > self.unit_mass_kg[1]:
+            raise ValueError(f"unit_mass_kg must be [low, high] with low <= high, got {self.unit_mass_kg}")
+        return self
+
+
 class _Comparison(BaseModel):
     model_config = ConfigDict(extra="forbid")
     undervalue_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
@@ -92,6 +106,7 @@ class _Comparison(BaseModel):
     look_alike_min: Annotated[float, Field(gt=0, le=1)] = 0.05
     same_object_iou: Annotated[float, Field(gt=0, le=1)] | None = None
     same_object_within: Annotated[float, Field(gt=0, le=1)] | None = None
+    references: dict[str, _ReferenceIn] = {}
 
 
 class _PolicyIn(BaseModel):
@@ -208,8 +223,7 @@ class Policy:
         return Verdict(outcome, round(risk, 3), tuple(reasons), random_control)
 
 
-@lru_cache(maxsize=8)
-def _load(path: Path) -> Policy:
+def _read(path: Path) -> Policy:
     model = load_yaml_model(path, _PolicyIn, "policy")
     if model.decision.hold_at < model.decision.refer_at:
         raise ConfigError(f"policy {path}: decision.hold_at must be >= refer_at")
@@ -225,7 +239,10 @@ def _load(path: Path) -> Policy:
         )
         for code, r in model.rules.items()
     }
-    settings = CompareSettings(**model.comparison.model_dump())
+    settings = CompareSettings(
+        **model.comparison.model_dump(exclude={"references"}),
+        references={name: Reference(**r.model_dump()) for name, r in model.comparison.references.items()},
+    )
     return Policy(
         version=model.version,
         refer_at=model.decision.refer_at,
@@ -240,9 +257,36 @@ def _load(path: Path) -> Policy:
     )
 
 
+_load = lru_cache(maxsize=8)(_read)
+
+
 def load_policy(path: Path | str | None = None) -> Policy:
     """Load and validate a policy file (default: the one shipped with nii). Cached per path."""
     return _load(Path(path) if path is not None else DEFAULT_POLICY_PATH)
+
+
+_NOTE = "# written by "  # provenance lines that `write_policy` keeps from policy to policy
+
+
+def write_policy(source: Path, out: Path, version: str, note: str, sections: Mapping[str, Mapping]) -> None:
+    """Copy the policy YAML at `source` to `out` with a new version and the keys of `sections` set
+    (section -> key -> value); validated by loading it back. Comments are not kept, except the
+    provenance lines of earlier `write_policy` calls, to which `note` is added."""
+    text = source.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    raw["version"] = version
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    notes = [line for line in text.splitlines() if line.startswith(_NOTE)]
+    header = "".join(f"{line}\n" for line in [*notes, _NOTE + note])
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    try:
+        _read(tmp)  # a policy nii writes must load: fail here, not at the first decision
+    except ConfigError:
+        tmp.unlink()
+        raise
+    tmp.replace(out)
 
 
 def with_overrides(policy: Policy, **changes: object) -> Policy:

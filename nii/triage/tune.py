@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
-
 from nii.errors import NiiError
 from nii.matching.compare import MaterialProfile, compare
 from nii.matching.declaration import Declaration, parse_declaration
@@ -26,7 +24,7 @@ from nii.matching.taxonomy import Group, Taxonomy, load_taxonomy
 from nii.runtime.detector import Detections
 from nii.triage.evaluate import Shares, ground_truth, group_shares, read_records
 from nii.triage.pipeline import DetectorLike, detections_to_seen, load_scan, material_profile
-from nii.triage.policy import Policy
+from nii.triage.policy import Policy, write_policy
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +159,8 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
     return TuneResult(best, before, shares(parcels, best, taxonomy), len(parcels), steps)
 
 
-def write_policy(source: Path, policy: Policy, version: str, out: Path, note: str) -> None:
-    """Copy the policy YAML at `source` with the tuned floors and a new version (comments are not kept)."""
-    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    raw["version"] = version
-    raw.setdefault("detection", {})["by_class"] = {k: float(v) for k, v in
-                                                   sorted(policy.min_score_by_class.items())}
-    raw.setdefault("comparison", {})["recall"] = dict(policy.comparison.recall)
-    header = f"# nii triage policy, detection floors tuned by `nii tune-policy`: {note}\n"
-    out.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+def write_tuned_policy(source: Path, policy: Policy, version: str, out: Path, note: str) -> None:
+    """Copy the policy YAML at `source` with the tuned floors (and the recall they give) and a new version."""
+    floors = {k: float(v) for k, v in sorted(policy.min_score_by_class.items())}
+    sections = {"detection": {"by_class": floors}, "comparison": {"recall": dict(policy.comparison.recall)}}
+    write_policy(source, out, version, f"`nii tune-policy`, detection floors: {note}", sections)

@@ -8,6 +8,7 @@ import pytest
 from nii.matching.compare import (
     CompareSettings,
     MaterialCode,
+    Reference,
     Seen,
     compare,
     material_from_false_colour,
@@ -166,6 +167,33 @@ def test_vague_and_implausible_lines_are_findings() -> None:
 
 def test_unit_weight_out_of_range() -> None:
     c = compare(_declaration(("smartphone", 1, 3.5, 300)), _seen("phone"))
+    assert ("unit_weight_implausible", "phone") in _codes(c)
+
+
+_SHIRTS = Reference(lines=500, min_unit_value_usd=5.0, unit_mass_kg=(0.15, 0.6))
+
+
+@pytest.mark.parametrize(
+    ("quantity", "kg", "value", "codes"),
+    [
+        (3, 0.9, 45.0, set()),  # 0.3 kg and 15 USD a shirt: like the compliant ones
+        (1, 0.9, 15.0, {"unit_weight_atypical"}),  # three shirts' weight declared as one shirt
+        (3, 0.9, 6.0, {"undervalued"}),  # 2 USD a shirt: under half the learned 5 USD
+    ],
+)
+def test_learned_references_replace_the_taxonomy_figures(quantity, kg, value, codes) -> None:
+    declaration = _declaration(("t-shirt", quantity, kg, value))
+    # The taxonomy's generic figures pass all three lines (clothes: 0.02-2.5 kg, 1 USD a unit).
+    assert compare(declaration, ()).findings == ()
+    learned = compare(declaration, (), settings=CompareSettings(references={"clothes": _SHIRTS}))
+    assert {f.code for f in learned.findings} == codes
+    for f in learned.findings:
+        assert "500 compliant" in f.text and f.subject == "clothes"
+
+
+def test_a_reference_without_a_mass_range_keeps_the_taxonomy_range() -> None:
+    settings = CompareSettings(references={"phone": Reference(100, 80.0, None)})
+    c = compare(_declaration(("smartphone", 1, 3.5, 300)), _seen("phone"), settings=settings)
     assert ("unit_weight_implausible", "phone") in _codes(c)
 
 

@@ -19,7 +19,7 @@ from nii.runtime.detector import Detections
 from nii.triage.evaluate import evaluate_triage, goods_only_labels, group_shares
 from nii.triage.pipeline import Scan, load_scan, triage
 from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
-from nii.triage.tune import Parcel, tune_floors, write_policy
+from nii.triage.tune import Parcel, tune_floors, write_tuned_policy
 from nii.types import CLASS_NAMES
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
@@ -362,7 +362,7 @@ def test_tune_floors_cuts_false_alarms_and_keeps_prohibited(tmp_path: Path) -> N
     # Prohibited and dangerous-goods classes are never raised, whatever alarms they cost.
     assert "gun" not in result.policy.min_score_by_class and "lighter" not in result.policy.min_score_by_class
     out = tmp_path / "tuned.yaml"
-    write_policy(DEFAULT_POLICY_PATH, result.policy, "test-tuned", out, "unit test")
+    write_tuned_policy(DEFAULT_POLICY_PATH, result.policy, "test-tuned", out, "unit test")
     tuned = load_policy(out)
     assert tuned.version == "test-tuned"
     assert tuned.min_score_by_class == result.policy.min_score_by_class
