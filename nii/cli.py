@@ -618,7 +618,8 @@ def _add_tune_policy(sub: argparse._SubParsersAction) -> None:
         help="choose per-class detection floors of a policy on labelled parcels (a `nii synth` folder)",
         description="Run the model once over labelled parcels, then search per-class detection score "
         "floors that maximise misdeclared flagged + compliant released while keeping prohibited "
-        "parcels stopped at or above --min-prohibited. Writes a policy YAML; tune on validation "
+        "parcels stopped at or above --min-prohibited (and misdeclared parcels flagged at or above "
+        "--min-misdeclared). Writes a policy YAML; tune on validation "
         "parcels, then measure it with `nii eval-triage --policy OUT --data TEST`.",
     )
     _add_labelled_parcels_options(p, "folder written by `nii synth` (validation)",
@@ -628,6 +629,9 @@ def _add_tune_policy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-prohibited", type=float, default=None,
                    help="floor on the share of prohibited parcels held or referred (default: the "
                    "starting policy's share on these parcels)")
+    p.add_argument("--min-misdeclared", type=float, default=0.0,
+                   help="floor on the share of misdeclared parcels referred or held, reached at the "
+                   "expense of compliant parcels released (default 0: none)")
     p.set_defaults(func=_run_tune_policy)
 
 
@@ -644,8 +648,9 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     policy = dataclasses.replace(policy, comparison=compare_settings(policy, detector))
     parcels = collect(args.data, detector, policy, limit=args.limit, progress=True)
     result = tune_floors(parcels, policy, list(detector.classes), thresholds=detector.thresholds,
-                         min_prohibited=args.min_prohibited)
+                         min_prohibited=args.min_prohibited, min_misdeclared=args.min_misdeclared)
     target = "" if args.min_prohibited is None else f", --min-prohibited {args.min_prohibited:g}"
+    target += f", --min-misdeclared {args.min_misdeclared:g}" if args.min_misdeclared else ""
     note = f"{result.parcels} parcels of {args.data}{target}, model {detector.sha256[:12]}"
     write_tuned_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nii.errors import UsageError
+from nii.errors import DatasetError, UsageError
 from nii.matching.compare import Reference
 from nii.matching.declaration import Declaration, parse_declaration, read_manifest_csv
 from nii.matching.describe import classify_line
@@ -37,13 +37,17 @@ def compliant_declarations(source: Path) -> Iterator[Declaration]:
     """Declarations known to be true: the compliant parcels of a `nii synth` folder, or every parcel
     of a manifest CSV (cleared parcels)."""
     if source.is_dir():
-        for record in read_records(source):
+        for n, record in enumerate(read_records(source), start=1):
+            where = f"{source}/declarations.jsonl line {n}"
+            if not isinstance(record, dict) or "declaration" not in record:
+                raise DatasetError(f"{where}: no `declaration`; is {source} a `nii synth` folder?")
             if record.get("ground_truth", {}).get("labels") == [COMPLIANT]:
-                yield parse_declaration(record["declaration"], source=f"{source} {record.get('file_name')}")
+                yield parse_declaration(record["declaration"], source=where)
     elif source.suffix.lower() == ".csv":
         yield from read_manifest_csv(source).values()
     else:
-        raise UsageError(f"{source}: give a `nii synth` folder or a manifest .csv of cleared parcels")
+        what = "is neither" if source.exists() else "does not exist; give"
+        raise UsageError(f"{source} {what} a `nii synth` folder or a manifest .csv of cleared parcels")
 
 
 def learn_references(

@@ -4,7 +4,8 @@ The detector runs once per parcel, down to the lowest candidate floor; each cand
 re-filters the stored detections, compares and decides, so a search over hundreds of policies takes
 seconds. The search is coordinate ascent over classes: it maximises (misdeclared flagged + compliant
 released) once the share of prohibited parcels stopped reaches a floor (by default: where the starting
-policy had it), and until then that share itself. Floors of prohibited and dangerous-goods classes
+policy had it) and, when asked, the share of misdeclared parcels flagged reaches another; until then
+the share still short of its floor, prohibited first. Floors of prohibited and dangerous-goods classes
 only go down from the detector's thresholds, those of other classes either way. Tune on validation
 parcels, then measure the tuned policy on a test folder with another seed (`nii eval-triage --policy`).
 """
@@ -107,23 +108,28 @@ def shares(parcels: list[Parcel], policy: Policy, taxonomy: Taxonomy) -> Shares:
     return group_shares(rows)
 
 
-def _objective(s: Shares, min_prohibited: float) -> float:
+def _objective(s: Shares, min_prohibited: float, min_misdeclared: float) -> float:
     prohibited, misdeclared, compliant = (v if v is not None else 1.0 for v in s)
     if prohibited < min_prohibited:
-        return prohibited - 2.0  # below the floor, any step towards it is progress
+        return prohibited - 4.0  # below the floor, any step towards it is progress
+    if misdeclared < min_misdeclared:
+        return misdeclared - 2.0  # the same, once prohibited parcels are stopped as asked
     return misdeclared + compliant
 
 
 def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
                 thresholds: Mapping[str, float] | None = None, min_prohibited: float | None = None,
-                floors: tuple[float, ...] = FLOORS, rounds: int = 2) -> TuneResult:
+                min_misdeclared: float = 0.0, floors: tuple[float, ...] = FLOORS,
+                rounds: int = 2) -> TuneResult:
     """Coordinate ascent over per-class detection floors (`detection.by_class` of the policy).
 
     ``thresholds`` are the detector's own (its card's), which the parcels' detections may lie below
     (`collect`); the tuned policy states every class's floor. Floors of the taxonomy's prohibited and
     dangerous-goods classes never go above where they began (a few parcels of tuning data cannot
     justify missing weapons or lithium cells), only down, highest floor first;
-    `min_prohibited` None keeps the share of prohibited parcels stopped where it started.
+    `min_prohibited` None keeps the share of prohibited parcels stopped where it started;
+    `min_misdeclared` is a floor on the share of misdeclared parcels flagged (0: none), which compliant
+    parcels pay for.
     """
     if not parcels:
         raise NiiError("no parcels to tune on")
@@ -134,7 +140,7 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
     before = shares(parcels, best, taxonomy)
     if min_prohibited is None:
         min_prohibited = before[0] if before[0] is not None else 0.0
-    best_score = _objective(before, min_prohibited)
+    best_score = _objective(before, min_prohibited, min_misdeclared)
     steps = []
     for _ in range(rounds):
         changed = False
@@ -148,7 +154,7 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
             for floor in candidates:
                 candidate = replace(best, min_score_by_class={**best.min_score_by_class, name: floor})
                 s = shares(parcels, candidate, taxonomy)
-                score = _objective(s, min_prohibited)
+                score = _objective(s, min_prohibited, min_misdeclared)
                 if score > best_score + 1e-9:
                     best, best_score, changed = candidate, score, True
                     steps.append({"class": name, "floor": floor, "shares": s})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nii.cli import main
-from nii.errors import ConfigError, UsageError
+from nii.errors import ConfigError, DatasetError, UsageError
 from nii.matching.compare import compare
 from nii.matching.declaration import CSV_COLUMNS, parse_declaration
 from nii.triage.policy import DEFAULT_POLICY_PATH, load_policy
@@ -73,8 +73,12 @@ def test_sources_are_compliant_synth_parcels_or_a_manifest_of_cleared_ones(tmp_p
     assert len(from_synth) == 40 and all(d.lines[0].value >= 10 for d in from_synth)
     from_csv = list(compliant_declarations(_manifest(tmp_path / "cleared.csv")))
     assert [d.lines[0].quantity for d in from_csv] == [q for q, _, _ in _SHIRTS]
-    with pytest.raises(UsageError, match="manifest"):
+    with pytest.raises(UsageError, match="does not exist"):
         list(compliant_declarations(tmp_path / "cleared.json"))
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "declarations.jsonl").write_text('{"file_name": "a.png"}\n', encoding="utf-8")
+    with pytest.raises(DatasetError, match="line 1: no `declaration`"):
+        list(compliant_declarations(tmp_path / "odd"))
 
 
 def test_cli_writes_a_policy_that_flags_what_the_history_never_shows(

@@ -385,6 +385,20 @@ def test_tune_floors_lowers_a_prohibited_floor_until_prohibited_parcels_are_stop
     assert result.policy.min_score_by_class["knife"] == 0.5  # never raised, not lowered for nothing
 
 
+def test_tune_floors_pays_compliant_parcels_for_a_misdeclared_floor() -> None:
+    shirt = ("t-shirt", 1, 0.2, 15.0)
+    parcels = [
+        _parcel("u", {"undeclared_item"}, shirt, ("bottle", 0.35), truth="bottle"),  # a weak true bottle
+        *(_parcel(f"c{i}", {"compliant"}, shirt, ("bottle", 0.35)) for i in range(2)),  # as weak, false
+    ]
+    thresholds = {"bottle": 0.5}
+    # One misdeclared parcel is not worth two compliant ones, unless a floor on its share says so.
+    plain = tune_floors(parcels, NO_RANDOM, ["bottle"], thresholds=thresholds)
+    assert plain.after == (None, 0.0, 1.0) and plain.policy.min_score_by_class["bottle"] > 0.35
+    asked = tune_floors(parcels, NO_RANDOM, ["bottle"], thresholds=thresholds, min_misdeclared=0.9)
+    assert asked.after == (None, 1.0, 0.0) and asked.policy.min_score_by_class["bottle"] <= 0.35
+
+
 def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _mini_synth(tmp_path / "synth")
     out = tmp_path / "tuned.yaml"
