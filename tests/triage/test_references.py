@@ -12,7 +12,7 @@ from nii.cli import main
 from nii.errors import ConfigError, DatasetError, UsageError
 from nii.matching.compare import compare
 from nii.matching.declaration import CSV_COLUMNS, parse_declaration
-from nii.triage.policy import DEFAULT_POLICY_PATH, load_policy
+from nii.triage.policy import DEFAULT_POLICY_PATH, load_policy, write_policy
 from nii.triage.references import compliant_declarations, learn_references
 from nii.triage.tune import write_tuned_policy
 
@@ -110,6 +110,12 @@ def test_cli_writes_a_policy_that_flags_what_the_history_never_shows(
     assert main(["learn-references", "--data", str(tmp_path / "synth"), "--min-lines", "500",
                  "--out", str(tmp_path / "none.yaml"), "--version", "r2"]) == 2
     assert not (tmp_path / "none.yaml").exists()
+
+
+def test_a_policy_nii_cannot_load_back_is_not_written(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"decision\.refer_at"):
+        write_policy(DEFAULT_POLICY_PATH, tmp_path / "p.yaml", "bad", "test", {"decision": {"refer_at": -1}})
+    assert list(tmp_path.iterdir()) == []  # neither the policy nor its temporary file
 
 
 def test_a_bad_reference_in_a_policy_file_names_the_field(tmp_path: Path) -> None:
