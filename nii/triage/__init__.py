@@ -2,7 +2,8 @@
 
 `policy`: the versioned policy file and the scoring; `pipeline`: `triage()` and `Decision`;
 `evaluate`: eval-triage over a synthetic folder; `tune`: detection floors searched on labelled
-parcels; `references`: unit-value and unit-weight profiles learned from compliant declarations. Never imports torch, fastapi or the store.
+parcels; `references`: unit-value and unit-weight profiles learned from compliant declarations.
+Never imports torch, fastapi or the store.
 """
 
 from nii.triage.pipeline import Decision, DetectorLike, Scan, load_scan, triage
