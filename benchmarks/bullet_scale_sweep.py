@@ -23,39 +23,28 @@ import numpy as np
 
 from nii.matching.taxonomy import load_taxonomy
 from nii.runtime import load_detector
-from nii.runtime.detector import Detections, Detector
-from nii.triage import load_policy
+from nii.runtime.detector import Detections
+from nii.triage import Policy, load_policy
 from nii.triage.pipeline import compare_settings
-from nii.triage.tune import collect, shares
+from nii.triage.tune import Parcel, collect, shares
 
 FLOORS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.57, 0.65)
 
 
-class TwoScale:
-    """The main detector, with the listed classes' detections taken from a larger-scale pass."""
-
-    def __init__(self, main: Detector, fine: Detector, classes: set[str]) -> None:
-        self.main, self.fine, self.fine_classes = main, fine, classes
-        self.sha256, self.classes, self.thresholds = main.sha256, main.classes, main.thresholds
-        self.recall, self.look_alikes = main.recall, main.look_alikes
-
-    def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
-               flips: tuple[str, ...] = ()) -> Detections:
-        a = self.main.detect(image, score_threshold=score_threshold, flips=flips)
-        b = self.fine.detect(image, score_threshold=score_threshold, flips=flips)
-        keep_a = np.array([n not in self.fine_classes for n in a.class_names], bool)
-        keep_b = np.array([n in self.fine_classes for n in b.class_names], bool)
-        return Detections(
-            np.concatenate([a.xyxy[keep_a], b.xyxy[keep_b]]).reshape(-1, 4).astype(np.float32),
-            np.concatenate([a.scores[keep_a], b.scores[keep_b]]).astype(np.float32),
-            np.concatenate([a.class_ids[keep_a], b.class_ids[keep_b]]).astype(np.int64),
-            a.classes,
-        )
+def merge(main: Detections, fine: Detections, classes: set[str]) -> Detections:
+    """The main pass's detections, with those of `classes` taken from the larger-scale pass instead."""
+    keep_main = np.array([n not in classes for n in main.class_names], bool)
+    keep_fine = np.array([n in classes for n in fine.class_names], bool)
+    return Detections(
+        np.concatenate([main.xyxy[keep_main], fine.xyxy[keep_fine]]).reshape(-1, 4).astype(np.float32),
+        np.concatenate([main.scores[keep_main], fine.scores[keep_fine]]).astype(np.float32),
+        np.concatenate([main.class_ids[keep_main], fine.class_ids[keep_fine]]).astype(np.int64),
+        main.classes,
+    )
 
 
-def sweep(detector, policy, data: list[Path], classes: set[str]) -> list[dict]:
+def sweep(parcels: list[Parcel], policy: Policy, classes: set[str]) -> list[dict]:
     taxonomy = load_taxonomy()
-    parcels = [p for folder in data for p in collect(folder, detector, policy, progress=True)]
     rows = []
     for floor in FLOORS:
         floors = {**policy.min_score_by_class, **dict.fromkeys(classes, floor)}
@@ -80,11 +69,16 @@ def main() -> None:
     fine = load_detector(args.fine_model, threads=2)
     policy = load_policy(args.policy)
     policy = dataclasses.replace(policy, comparison=compare_settings(policy, main_detector))
+    # Each model runs once per parcel; the two-scale parcels merge the two passes' detections.
+    main_parcels = [p for folder in args.data for p in collect(folder, main_detector, policy)]
+    fine_parcels = [p for folder in args.data for p in collect(folder, fine, policy)]
+    two_scale = [dataclasses.replace(a, detections=merge(a.detections, b.detections, classes))
+                 for a, b in zip(main_parcels, fine_parcels, strict=True)]
     report = {
         "model": main_detector.sha256, "fine_model": fine.sha256, "fine_input": fine.input_size,
         "policy": policy.version, "data": [str(d) for d in args.data], "classes": sorted(classes),
-        "main": sweep(main_detector, policy, args.data, classes),
-        "two_scale": sweep(TwoScale(main_detector, fine, classes), policy, args.data, classes),
+        "main": sweep(main_parcels, policy, classes),
+        "two_scale": sweep(two_scale, policy, classes),
     }
     text = json.dumps(report, indent=2)
     print(text)
