@@ -60,7 +60,7 @@ def _check(model: Path, configs: list[dict[str, Any]], scans: list[np.ndarray], 
             continue
         row |= {"provider": detector.provider, "fp16": detector.fp16, "io_binding": detector.io_binding,
                 "fell_back": detector.provider != config["providers"][0]}
-        batch = np.stack([detector._prepare(s)[0] for s in scans])
+        batch = np.stack([detector._prepare(s, detector.card.input)[0] for s in scans])
         boxes, scores = detector._run(batch)
         dets = detector.detect_batch(scans, tiling="off")
         if reference is None:

@@ -272,8 +272,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
         help="export a checkpoint to ONNX with its model card (NAME.onnx + NAME.json)",
-        description="Export EMA weights (BatchNorm folded) to ONNX opset 17, dynamic batch, "
-        "and write the card.",
+        description="Export EMA weights (BatchNorm folded) to ONNX opset 17, dynamic batch and input "
+        "size, and write the card.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint, e.g. runs/nano/best.pt")
     p.add_argument("--out", type=Path, required=True, help="output .onnx path; the card goes beside it")
@@ -287,6 +287,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--input-size", type=_positive_int, default=None, help="input side S (default: training size)"
     )
     p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
+    p.add_argument(
+        "--view", action="append", default=[], metavar="SIZE:CLASS[,CLASS]",
+        help="a second look at input size SIZE whose detections of these classes replace the main "
+        "pass's (small objects seen closer), e.g. 704:bullet; repeatable",
+    )
     p.add_argument(
         "--no-weights", action="store_true", help="skip NAME.pt (EMA weights alone, for `nii train --init`)"
     )
@@ -318,6 +323,12 @@ def _run_export(args: argparse.Namespace) -> None:
             thresholds = thresholds["thresholds"]  # accept a file holding a card-like mapping too
         if not isinstance(thresholds, dict):
             raise UsageError(f"{args.thresholds} must hold a JSON object of class name -> threshold")
+    views: dict[int, list[str]] = {}
+    for text in args.view:
+        size, _, names = text.partition(":")
+        if not size.strip().isdigit() or not names.strip():
+            raise UsageError(f"--view {text!r}: expected SIZE:CLASS[,CLASS], e.g. 704:bullet")
+        views.setdefault(int(size), []).extend(n.strip() for n in names.split(",") if n.strip())
     card = export(
         args.checkpoint,
         args.out,
@@ -325,6 +336,7 @@ def _run_export(args: argparse.Namespace) -> None:
         input_size=args.input_size,
         name=args.name,
         weights=not args.no_weights,
+        views=views,
     )
     if args.val_data is not None:
         from nii.detector.evaluate import choose_thresholds
@@ -338,8 +350,9 @@ def _run_export(args: argparse.Namespace) -> None:
         print("recall there " + ", ".join(f"{k} {v:.2f}" for k, v in points.recall.items()))
         print("look-alikes " + ", ".join(f"{a}->{b} {v:.2f}" for a, row in points.look_alikes.items()
                                           for b, v in row.items()))
+    looks = "".join(f", {v.size} px for {'/'.join(v.classes)}" for v in card.views)
     print(
-        f"wrote {args.out} and its card (input {card.input.size}, {len(card.classes)} classes, "
+        f"wrote {args.out} and its card (input {card.input.size}{looks}, {len(card.classes)} classes, "
         f"sha256 {card.onnx_sha256[:12]})"
     )
 

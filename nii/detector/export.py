@@ -1,7 +1,8 @@
 """ONNX export of a trained checkpoint, plus its model card (``nii.runtime.card``).
 
-The graph follows the card's ONNX contract: input ``images`` float32 [B, 3, S, S] (dynamic batch),
-outputs ``boxes`` float32 [B, N, 4] xyxy input pixels and ``scores`` float32 [B, N, C] sigmoid.
+The graph follows the card's ONNX contract: input ``images`` float32 [B, 3, S, S] (batch and size
+dynamic: the card's S is the main pass, its `views` run the same graph at other sizes), outputs
+``boxes`` float32 [B, N, 4] xyxy input pixels and ``scores`` float32 [B, N, C] sigmoid.
 EMA weights, BatchNorm folded into the convolutions, constants folded, no NMS.
 """
 
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from nii.detector.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from nii.detector.model import fuse_batchnorm
 from nii.errors import ModelError
-from nii.runtime.card import InputSpec, ModelCard, sha256_file, write_card
+from nii.runtime.card import InputSpec, ModelCard, View, sha256_file, view_problem, write_card
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,8 @@ DEFAULT_THRESHOLD = 0.3  # per-class score threshold when none were chosen on va
 
 
 def export_onnx_bytes(model: nn.Module, size: int) -> bytes:
-    """Serialise an eval-mode detector (``forward`` -> boxes, scores) to ONNX bytes at input S = ``size``."""
+    """Serialise an eval-mode detector (``forward`` -> boxes, scores) to ONNX bytes, traced at input
+    S = ``size``; batch, height and width stay dynamic."""
     model = fuse_batchnorm(copy.deepcopy(model).eval())  # the caller's model stays unfused
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
@@ -41,7 +44,8 @@ def export_onnx_bytes(model: nn.Module, size: int) -> bytes:
         torch.onnx.export(
             model, (torch.ones(1, 3, size, size),), buffer, dynamo=False, opset_version=OPSET,
             input_names=["images"], output_names=["boxes", "scores"],
-            dynamic_axes={"images": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}},
+            dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"},
+                          "boxes": {0: "batch", 1: "points"}, "scores": {0: "batch", 1: "points"}},
             do_constant_folding=True,
         )
     return buffer.getvalue()
@@ -76,13 +80,14 @@ def _with_generator_info(data: Mapping[str, Any]) -> dict[str, Any]:
 def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | None = None,
            input_size: int | None = None, name: str | None = None, nms_iou: float = 0.6,
            max_detections: int = 100, metrics: Mapping[str, Any] | None = None,
-           weights: bool = True) -> ModelCard:
+           weights: bool = True, views: Mapping[int, list[str]] | None = None) -> ModelCard:
     """Export ``checkpoint`` (EMA weights) to ``out`` (.onnx) and write the card beside it.
 
     thresholds: class name -> score threshold (classes not given default to 0.3; unknown names are an
     error). input_size: S (default: the training input size). metrics: overrides the checkpoint's last
-    validation metrics. weights: also write ``out.with_suffix('.pt')``, the EMA weights alone (no
-    optimizer), for ``nii train --init`` (fine-tuning from the shipped model).
+    validation metrics. views: input size -> classes taken from a second pass at that size (small
+    objects seen closer; the card's `views`). weights: also write ``out.with_suffix('.pt')``, the EMA
+    weights alone (no optimizer), for ``nii train --init`` (fine-tuning from the shipped model).
     Returns the card written to ``out.with_suffix('.json')``.
     """
     checkpoint, out = Path(checkpoint), Path(out)
@@ -98,6 +103,12 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
     size = int(input_size or state.get("input_size") or state["config"]["train"]["input_size"])
     if size % 32:
         raise ModelError(f"input size must be a multiple of 32 (the largest stride), got {size}")
+    try:
+        view_list = [View(size=s, classes=list(names)) for s, names in sorted((views or {}).items())]
+    except ValidationError as exc:
+        raise ModelError(f"bad view: {exc.errors()[0]['msg']}") from exc
+    if problem := view_problem(view_list, classes, size):
+        raise ModelError(problem)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(export_onnx_bytes(model, size))
@@ -107,6 +118,7 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
         classes=classes,
         input=InputSpec(size=size),
         thresholds={c: float((thresholds or {}).get(c, DEFAULT_THRESHOLD)) for c in classes},
+        views=view_list,
         nms_iou=nms_iou,
         max_detections=max_detections,
         training={

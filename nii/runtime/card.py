@@ -8,7 +8,9 @@ ONNX contract (format ``nii-detector/1``):
                        aspect so the long side is S, placed at the top-left, padded with pad_value.
     output ``boxes``   float32 [B, N, 4], x1 y1 x2 y2 in input (letterboxed) pixels.
     output ``scores``  float32 [B, N, C], sigmoid class scores, C = len(classes).
-No NMS inside the graph.
+No NMS inside the graph. A card with ``views`` needs a graph whose S is dynamic ([B, 3, H, W]):
+each view runs the same graph again at its own S and its detections of its classes replace the main
+pass's (small objects seen closer).
 """
 
 from __future__ import annotations
@@ -63,6 +65,22 @@ class OutputSpec(BaseModel):
     scores: Literal["sigmoid"] = "sigmoid"
 
 
+class View(BaseModel):
+    """A second look at every image (or tile) at another input size, for the classes it sees better:
+    its detections of those classes replace the main pass's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int = Field(gt=0, le=8192)  # square input side of this look, pixels (a multiple of 32)
+    classes: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _multiple_of_32(self) -> View:
+        if self.size % 32:
+            raise ValueError(f"a view's size must be a multiple of 32, got {self.size}")
+        return self
+
+
 class ModelCard(BaseModel):
     """Everything serving and auditors need to know about one exported detector."""
 
@@ -81,6 +99,8 @@ class ModelCard(BaseModel):
     # on validation data (IoU 0.5); {}: not measured. Triage reads a detection nothing declared as a
     # declared, unseen look-alike.
     look_alikes: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Second looks at other input sizes (each class in at most one); []: the main pass alone.
+    views: list[View] = Field(default_factory=list)
     nms_iou: float = Field(default=0.6, gt=0.0, le=1.0)  # class-wise NMS IoU
     max_detections: int = Field(default=100, gt=0)  # per image, after NMS
     training: dict = Field(default_factory=dict)  # free form: config, data, seed, epochs, minutes, device
@@ -109,10 +129,24 @@ class ModelCard(BaseModel):
             raise ValueError(f"look_alikes names classes the model does not have: {unknown}")
         if any(not 0.0 <= v <= 1.0 for row in self.look_alikes.values() for v in row.values()):
             raise ValueError("look_alikes shares must lie in [0, 1]")
+        if problem := view_problem(self.views, self.classes, self.input.size):
+            raise ValueError(problem)
         bad = {c: t for c, t in self.thresholds.items() if not 0.0 <= t <= 1.0}
         if bad:
             raise ValueError(f"thresholds must lie in [0, 1], got {bad}")
         return self
+
+
+def view_problem(views: list[View], classes: list[str], size: int) -> str | None:
+    """What is wrong with `views` for a model of `classes` whose main input is `size`, or None."""
+    viewed = [c for v in views for c in v.classes]
+    if unknown := sorted(set(viewed) - set(classes)):
+        return f"views name classes the model does not have: {unknown}"
+    if twice := sorted({c for c in viewed if viewed.count(c) > 1}):
+        return f"a class may be in one view only, got {twice} in several"
+    if same := [v.size for v in views if v.size == size]:
+        return f"a view at the main input size {same[0]} adds nothing"
+    return None
 
 
 def card_path(onnx_path: Path) -> Path:

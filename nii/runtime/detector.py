@@ -3,7 +3,8 @@
 Contract of the ONNX graph: see `nii.runtime.card`. Safe to share between threads: the session is
 thread-safe and `detect` keeps no state on the object. Providers, fp16 and IOBinding: see
 `nii.runtime.session`; tiling of long scans: see `nii.runtime.tiling`; test-time flips:
-`nii.runtime.flips`.
+`nii.runtime.flips`. A card's `views` run the graph again at other input sizes for the classes each
+sees better (`_detect_views`).
 
 Subclasses serving other graph layouts (`nii.runtime.yolo`) override `_read_card`, `_check_graph`,
 `_prepare` and `_run`; batching, thresholds, NMS, tiling, flips and the `Detections` API are shared.
@@ -136,6 +137,9 @@ class Detector:
         self.io_binding = is_gpu(self.provider) if io_binding is None else io_binding
         self.device_id = device_id
         self._batch_limit = self._check_graph()
+        # Second looks: (input spec at its size, class mask); YOLO cards have none.
+        self._views = [(self.card.input.model_copy(update={"size": view.size}),
+                        np.isin(self.classes, view.classes)) for view in getattr(self.card, "views", ())]
         log.info("model %s (sha256 %s) runs on %s%s%s", self.onnx_path.name, self.sha256[:12], self.provider,
                  " fp16" if self.fp16 else "", " with IOBinding" if self.io_binding else "")
         if warmup:
@@ -171,13 +175,18 @@ class Detector:
         if len(scores_shape) != 3 or (isinstance(scores_shape[2], int) and scores_shape[2] != n_classes):
             raise ModelError(f"{where}: output 'scores' has shape {scores_shape}, the card's {n_classes} "
                              f"classes need [B, N, {n_classes}]; the card does not match this model")
+        if getattr(self.card, "views", None) and any(isinstance(d, int) for d in shape[2:]):
+            raise ModelError(f"{where}: the card asks for views at other input sizes, but input 'images' "
+                             f"is fixed at {shape}; re-export the model (`nii export` writes a dynamic size)")
         if len(outputs["boxes"] or [None] * 3) != 3:
             raise ModelError(f"{where}: output 'boxes' has shape {outputs['boxes']}, expected [B, N, 4]")
         return shape[0] if isinstance(shape[0], int) else MAX_BATCH
 
-    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
-        """RGB uint8 [H, W, 3] -> (tensor float32 [3, S, S], (scale_x, scale_y), (pad_x, pad_y) input px)."""
-        tensor, scale = letterbox(rgb, self.card.input)
+    def _prepare(self, rgb: np.ndarray,
+                 spec: Any) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+        """RGB uint8 [H, W, 3] -> (tensor float32 [3, S, S], (scale_x, scale_y), (pad_x, pad_y) input px),
+        S = spec.size (the card's input, or a view's)."""
+        tensor, scale = letterbox(rgb, spec)
         return tensor, scale, (0.0, 0.0)
 
     def _run_outputs(self, feeds: dict[str, np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
@@ -269,11 +278,30 @@ class Detector:
     def _detect_views(
         self, views: Sequence[np.ndarray], thresholds: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(xyxy in view pixels, scores, class_ids) of each RGB uint8 view, batched."""
+        """(xyxy in view pixels, scores, class_ids) of each RGB uint8 view: the main pass, with the
+        classes of each card view taken from that view's pass instead."""
+        results = self._run_views(views, thresholds, self.card.input)
+        for spec, mask in self._views:
+            closer = self._run_views(views, np.where(mask, thresholds, np.inf).astype(np.float32), spec)
+            results = [self._replace(main, close, mask) for main, close in zip(results, closer, strict=True)]
+        return results
+
+    def _replace(self, main: tuple, close: tuple,
+                 mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`main` without the classes in `mask`, plus `close` (which holds only those), by score."""
+        keep = ~mask[main[2]]
+        xyxy, scores, class_ids = (np.concatenate([m[keep], c]) for m, c in zip(main, close, strict=True))
+        order = np.argsort(-scores, kind="stable")[:self.card.max_detections]
+        return xyxy[order], scores[order], class_ids[order]
+
+    def _run_views(
+        self, views: Sequence[np.ndarray], thresholds: np.ndarray, spec: Any
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(xyxy in view pixels, scores, class_ids) of each RGB uint8 view at input spec.size, batched."""
         results = []
         for start in range(0, len(views), self._batch_limit):
             chunk = views[start:start + self._batch_limit]
-            prepared = [self._prepare(view) for view in chunk]
+            prepared = [self._prepare(view, spec) for view in chunk]
             batch = prepared[0][0][None] if len(prepared) == 1 else np.stack([p[0] for p in prepared])
             boxes, scores = self._run(batch)
             for i, (view, (_, scale, pad)) in enumerate(zip(chunk, prepared, strict=True)):

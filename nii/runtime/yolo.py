@@ -248,8 +248,9 @@ class YoloDetector(Detector):
         self._starts = np.asarray([targets.index(c) for c in range(len(card.classes))], np.int64)
         return inp.shape[0] if isinstance(inp.shape[0], int) else MAX_BATCH
 
-    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
-        tensor, ratio, (left, top) = yolo_letterbox(rgb, self.input_size)
+    def _prepare(self, rgb: np.ndarray,
+                 spec: Any) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+        tensor, ratio, (left, top) = yolo_letterbox(rgb, spec.size)
         return tensor, (ratio, ratio), (float(left), float(top))
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

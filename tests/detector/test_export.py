@@ -34,10 +34,11 @@ def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-@pytest.mark.parametrize("batch", [1, 2], ids=["batch1", "batch2"])
-def test_onnx_runtime_matches_eager(checkpoint: Path, exported: Path, batch: int) -> None:
+@pytest.mark.parametrize(("batch", "size"), [(1, SIZE), (2, SIZE), (2, SIZE + 64)],
+                         ids=["batch1", "batch2", "larger-input"])
+def test_onnx_runtime_matches_eager(checkpoint: Path, exported: Path, batch: int, size: int) -> None:
     model = model_from_checkpoint(torch.load(checkpoint, weights_only=True))
-    images = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(batch))
+    images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(batch))
     with torch.no_grad():
         boxes, scores = model(images)
     session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
@@ -49,13 +50,31 @@ def test_onnx_runtime_matches_eager(checkpoint: Path, exported: Path, batch: int
     np.testing.assert_allclose(ort_scores, scores.numpy(), rtol=1e-3, atol=1e-5)
 
 
-def test_graph_has_no_batchnorm_and_a_dynamic_batch(exported: Path) -> None:
+def test_graph_has_no_batchnorm_and_a_dynamic_batch_and_size(exported: Path) -> None:
     import onnx
 
     graph = onnx.load(str(exported)).graph
     assert not [n for n in graph.node if n.op_type == "BatchNormalization"]
     dim = graph.input[0].type.tensor_type.shape.dim
-    assert dim[0].dim_param and [d.dim_value for d in dim[1:]] == [3, SIZE, SIZE]
+    assert dim[1].dim_value == 3 and all(dim[i].dim_param for i in (0, 2, 3))
+    assert load_card(exported).input.size == SIZE and load_card(exported).views == []
+
+
+def test_views_in_the_card_and_their_errors(checkpoint: Path, tmp_path: Path) -> None:
+    from nii.runtime import Detector as Runtime
+
+    out = tmp_path / "viewed.onnx"
+    card = export(checkpoint, out, views={SIZE + 64: ["knife"]}, weights=False)
+    assert [(v.size, v.classes) for v in card.views] == [(SIZE + 64, ["knife"])]
+    assert Runtime(out, threads=1).detect(np.full((50, 90, 3), 255, np.uint8)) is not None
+    for views, message in [({SIZE + 64: ["bomb"]}, "classes the model does not have"),
+                           ({SIZE: ["knife"]}, "main input size"),
+                           ({SIZE + 8: ["knife"]}, "multiple of 32"),
+                           ({SIZE + 32: ["knife"], SIZE + 64: ["knife"]}, "one view only")]:
+        bad = tmp_path / "bad.onnx"
+        with pytest.raises(ModelError, match=message):
+            export(checkpoint, bad, views=views, weights=False)
+        assert not bad.exists()
 
 
 def test_card_describes_the_file(exported: Path) -> None:
@@ -121,4 +140,9 @@ def test_cli_export_and_its_errors(checkpoint: Path, tmp_path: Path) -> None:
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--thresholds",
                  str(thresholds)]) == 0
     assert load_card(out).thresholds["knife"] == 0.4 and out.with_suffix(".pt").is_file()
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--no-weights",
+                 "--view", f"{SIZE + 64}:knife,gun"]) == 0
+    assert [(v.size, v.classes) for v in load_card(out).views] == [(SIZE + 64, ["knife", "gun"])]
+    for view in ("knife", f"{SIZE}:knife", f"{SIZE + 64}:"):
+        assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--view", view]) == 2
     assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2

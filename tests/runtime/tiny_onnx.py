@@ -38,8 +38,11 @@ def write_tiny_model(
     nms_iou: float = 0.6,
     static_batch: int | None = None,
     name: str = "model",
+    dynamic_size: bool = False,
+    views: Sequence[dict] = (),
 ) -> Path:
-    """Write folder/<name>.onnx and its card; returns the ONNX path."""
+    """Write folder/<name>.onnx and its card; returns the ONNX path. dynamic_size: input [B, 3, H, W]
+    (the boxes stay the same input pixels at every size); views: the card's `views`."""
     box_arr = np.asarray(boxes, np.float32).reshape(1, -1, 4)
     logit_arr = np.asarray(logits, np.float32).reshape(1, box_arr.shape[1], len(classes))
     gain_arr = np.zeros_like(logit_arr) if gain is None else np.asarray(gain, np.float32)
@@ -66,7 +69,8 @@ def write_tiny_model(
     ]
     graph = helper.make_graph(
         nodes, "tiny",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, size, size])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT,
+                                       [batch, 3, "H", "W"] if dynamic_size else [batch, 3, size, size])],
         [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [batch, n, 4]),
          helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch, n, c])],
         initializer=inits,
@@ -79,7 +83,7 @@ def write_tiny_model(
     onnx.save(model, path)
     card = ModelCard(
         name="tiny", classes=list(classes), input=InputSpec(size=size),
-        thresholds=thresholds or dict.fromkeys(classes, 0.5), nms_iou=nms_iou,
+        thresholds=thresholds or dict.fromkeys(classes, 0.5), nms_iou=nms_iou, views=list(views),
         onnx_sha256=sha256_file(path), created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     write_card(card, path)
