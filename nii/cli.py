@@ -288,7 +288,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
     p.add_argument(
-        "--view", action="append", default=[], metavar="SIZE:CLASS[,CLASS]",
+        "--look", action="append", default=[], metavar="SIZE:CLASS[,CLASS]",
         help="a second look at input size SIZE whose detections of these classes replace the main "
         "pass's (small objects seen closer), e.g. 704:bullet; repeatable",
     )
@@ -323,12 +323,12 @@ def _run_export(args: argparse.Namespace) -> None:
             thresholds = thresholds["thresholds"]  # accept a file holding a card-like mapping too
         if not isinstance(thresholds, dict):
             raise UsageError(f"{args.thresholds} must hold a JSON object of class name -> threshold")
-    views: dict[int, list[str]] = {}
-    for text in args.view:
+    looks: dict[int, list[str]] = {}
+    for text in args.look:
         size, _, names = text.partition(":")
         if not size.strip().isdigit() or not names.strip():
-            raise UsageError(f"--view {text!r}: expected SIZE:CLASS[,CLASS], e.g. 704:bullet")
-        views.setdefault(int(size), []).extend(n.strip() for n in names.split(",") if n.strip())
+            raise UsageError(f"--look {text!r}: expected SIZE:CLASS[,CLASS], e.g. 704:bullet")
+        looks.setdefault(int(size), []).extend(n.strip() for n in names.split(",") if n.strip())
     card = export(
         args.checkpoint,
         args.out,
@@ -336,7 +336,7 @@ def _run_export(args: argparse.Namespace) -> None:
         input_size=args.input_size,
         name=args.name,
         weights=not args.no_weights,
-        views=views,
+        looks=looks,
     )
     if args.val_data is not None:
         from nii.detector.evaluate import choose_thresholds
@@ -350,9 +350,9 @@ def _run_export(args: argparse.Namespace) -> None:
         print("recall there " + ", ".join(f"{k} {v:.2f}" for k, v in points.recall.items()))
         print("look-alikes " + ", ".join(f"{a}->{b} {v:.2f}" for a, row in points.look_alikes.items()
                                           for b, v in row.items()))
-    looks = "".join(f", {v.size} px for {'/'.join(v.classes)}" for v in card.views)
+    second = "".join(f", {look.size} px for {'/'.join(look.classes)}" for look in card.looks)
     print(
-        f"wrote {args.out} and its card (input {card.input.size}{looks}, {len(card.classes)} classes, "
+        f"wrote {args.out} and its card (input {card.input.size}{second}, {len(card.classes)} classes, "
         f"sha256 {card.onnx_sha256[:12]})"
     )
 

@@ -1,7 +1,7 @@
 """ONNX export of a trained checkpoint, plus its model card (``nii.runtime.card``).
 
 The graph follows the card's ONNX contract: input ``images`` float32 [B, 3, S, S] (batch and size
-dynamic: the card's S is the main pass, its `views` run the same graph at other sizes), outputs
+dynamic: the card's S is the main pass, its `looks` run the same graph at other sizes), outputs
 ``boxes`` float32 [B, N, 4] xyxy input pixels and ``scores`` float32 [B, N, C] sigmoid.
 EMA weights, BatchNorm folded into the convolutions, constants folded, no NMS.
 """
@@ -26,7 +26,7 @@ from torch import nn
 from nii.detector.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from nii.detector.model import fuse_batchnorm
 from nii.errors import ModelError
-from nii.runtime.card import InputSpec, ModelCard, View, sha256_file, view_problem, write_card
+from nii.runtime.card import InputSpec, Look, ModelCard, look_problem, sha256_file, write_card
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,13 @@ def _with_generator_info(data: Mapping[str, Any]) -> dict[str, Any]:
 def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | None = None,
            input_size: int | None = None, name: str | None = None, nms_iou: float = 0.6,
            max_detections: int = 100, metrics: Mapping[str, Any] | None = None,
-           weights: bool = True, views: Mapping[int, list[str]] | None = None) -> ModelCard:
+           weights: bool = True, looks: Mapping[int, list[str]] | None = None) -> ModelCard:
     """Export ``checkpoint`` (EMA weights) to ``out`` (.onnx) and write the card beside it.
 
     thresholds: class name -> score threshold (classes not given default to 0.3; unknown names are an
     error). input_size: S (default: the training input size). metrics: overrides the checkpoint's last
-    validation metrics. views: input size -> classes taken from a second pass at that size (small
-    objects seen closer; the card's `views`). weights: also write ``out.with_suffix('.pt')``, the EMA
+    validation metrics. looks: input size -> classes taken from a second pass at that size (small
+    objects seen closer; the card's `looks`). weights: also write ``out.with_suffix('.pt')``, the EMA
     weights alone (no optimizer), for ``nii train --init`` (fine-tuning from the shipped model).
     Returns the card written to ``out.with_suffix('.json')``.
     """
@@ -104,10 +104,10 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
     if size % 32:
         raise ModelError(f"input size must be a multiple of 32 (the largest stride), got {size}")
     try:
-        view_list = [View(size=s, classes=list(names)) for s, names in sorted((views or {}).items())]
+        look_list = [Look(size=s, classes=list(names)) for s, names in sorted((looks or {}).items())]
     except ValidationError as exc:
-        raise ModelError(f"bad view: {exc.errors()[0]['msg']}") from exc
-    if problem := view_problem(view_list, classes, size):
+        raise ModelError(f"bad look: {exc.errors()[0]['msg']}") from exc
+    if problem := look_problem(look_list, classes, size):
         raise ModelError(problem)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,7 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
         classes=classes,
         input=InputSpec(size=size),
         thresholds={c: float((thresholds or {}).get(c, DEFAULT_THRESHOLD)) for c in classes},
-        views=view_list,
+        looks=look_list,
         nms_iou=nms_iou,
         max_detections=max_detections,
         training={

@@ -8,8 +8,8 @@ ONNX contract (format ``nii-detector/1``):
                        aspect so the long side is S, placed at the top-left, padded with pad_value.
     output ``boxes``   float32 [B, N, 4], x1 y1 x2 y2 in input (letterboxed) pixels.
     output ``scores``  float32 [B, N, C], sigmoid class scores, C = len(classes).
-No NMS inside the graph. A card with ``views`` needs a graph whose S is dynamic ([B, 3, H, W]):
-each view runs the same graph again at its own S and its detections of its classes replace the main
+No NMS inside the graph. A card with ``looks`` needs a graph whose S is dynamic ([B, 3, H, W]):
+each look runs the same graph again at its own S and its detections of its classes replace the main
 pass's (small objects seen closer).
 """
 
@@ -65,7 +65,7 @@ class OutputSpec(BaseModel):
     scores: Literal["sigmoid"] = "sigmoid"
 
 
-class View(BaseModel):
+class Look(BaseModel):
     """A second look at every image (or tile) at another input size, for the classes it sees better:
     its detections of those classes replace the main pass's."""
 
@@ -75,9 +75,9 @@ class View(BaseModel):
     classes: list[str] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _multiple_of_32(self) -> View:
+    def _multiple_of_32(self) -> Look:
         if self.size % 32:
-            raise ValueError(f"a view's size must be a multiple of 32, got {self.size}")
+            raise ValueError(f"a look's size must be a multiple of 32, got {self.size}")
         return self
 
 
@@ -100,7 +100,7 @@ class ModelCard(BaseModel):
     # declared, unseen look-alike.
     look_alikes: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Second looks at other input sizes (each class in at most one); []: the main pass alone.
-    views: list[View] = Field(default_factory=list)
+    looks: list[Look] = Field(default_factory=list)
     nms_iou: float = Field(default=0.6, gt=0.0, le=1.0)  # class-wise NMS IoU
     max_detections: int = Field(default=100, gt=0)  # per image, after NMS
     training: dict = Field(default_factory=dict)  # free form: config, data, seed, epochs, minutes, device
@@ -129,7 +129,7 @@ class ModelCard(BaseModel):
             raise ValueError(f"look_alikes names classes the model does not have: {unknown}")
         if any(not 0.0 <= v <= 1.0 for row in self.look_alikes.values() for v in row.values()):
             raise ValueError("look_alikes shares must lie in [0, 1]")
-        if problem := view_problem(self.views, self.classes, self.input.size):
+        if problem := look_problem(self.looks, self.classes, self.input.size):
             raise ValueError(problem)
         bad = {c: t for c, t in self.thresholds.items() if not 0.0 <= t <= 1.0}
         if bad:
@@ -137,15 +137,15 @@ class ModelCard(BaseModel):
         return self
 
 
-def view_problem(views: list[View], classes: list[str], size: int) -> str | None:
-    """What is wrong with `views` for a model of `classes` whose main input is `size`, or None."""
-    viewed = [c for v in views for c in v.classes]
-    if unknown := sorted(set(viewed) - set(classes)):
-        return f"views name classes the model does not have: {unknown}"
-    if twice := sorted({c for c in viewed if viewed.count(c) > 1}):
-        return f"a class may be in one view only, got {twice} in several"
-    if same := [v.size for v in views if v.size == size]:
-        return f"a view at the main input size {same[0]} adds nothing"
+def look_problem(looks: list[Look], classes: list[str], size: int) -> str | None:
+    """What is wrong with `looks` for a model of `classes` whose main input is `size`, or None."""
+    looked = [c for v in looks for c in v.classes]
+    if unknown := sorted(set(looked) - set(classes)):
+        return f"looks name classes the model does not have: {unknown}"
+    if twice := sorted({c for c in looked if looked.count(c) > 1}):
+        return f"a class may be in one look only, got {twice} in several"
+    if same := [v.size for v in looks if v.size == size]:
+        return f"a look at the main input size {same[0]} adds nothing"
     return None
 
 

@@ -3,7 +3,7 @@
 Contract of the ONNX graph: see `nii.runtime.card`. Safe to share between threads: the session is
 thread-safe and `detect` keeps no state on the object. Providers, fp16 and IOBinding: see
 `nii.runtime.session`; tiling of long scans: see `nii.runtime.tiling`; test-time flips:
-`nii.runtime.flips`. A card's `views` run the graph again at other input sizes for the classes each
+`nii.runtime.flips`. A card's `looks` run the graph again at other input sizes for the classes each
 sees better (`_detect_views`).
 
 Subclasses serving other graph layouts (`nii.runtime.yolo`) override `_read_card`, `_check_graph`,
@@ -138,8 +138,8 @@ class Detector:
         self.device_id = device_id
         self._batch_limit = self._check_graph()
         # Second looks: (input spec at its size, class mask); YOLO cards have none.
-        self._views = [(self.card.input.model_copy(update={"size": view.size}),
-                        np.isin(self.classes, view.classes)) for view in getattr(self.card, "views", ())]
+        self._looks = [(self.card.input.model_copy(update={"size": look.size}),
+                        np.isin(self.classes, look.classes)) for look in getattr(self.card, "looks", ())]
         log.info("model %s (sha256 %s) runs on %s%s%s", self.onnx_path.name, self.sha256[:12], self.provider,
                  " fp16" if self.fp16 else "", " with IOBinding" if self.io_binding else "")
         if warmup:
@@ -175,8 +175,8 @@ class Detector:
         if len(scores_shape) != 3 or (isinstance(scores_shape[2], int) and scores_shape[2] != n_classes):
             raise ModelError(f"{where}: output 'scores' has shape {scores_shape}, the card's {n_classes} "
                              f"classes need [B, N, {n_classes}]; the card does not match this model")
-        if getattr(self.card, "views", None) and any(isinstance(d, int) for d in shape[2:]):
-            raise ModelError(f"{where}: the card asks for views at other input sizes, but input 'images' "
+        if getattr(self.card, "looks", None) and any(isinstance(d, int) for d in shape[2:]):
+            raise ModelError(f"{where}: the card asks for looks at other input sizes, but input 'images' "
                              f"is fixed at {shape}; re-export the model (`nii export` writes a dynamic size)")
         if len(outputs["boxes"] or [None] * 3) != 3:
             raise ModelError(f"{where}: output 'boxes' has shape {outputs['boxes']}, expected [B, N, 4]")
@@ -185,7 +185,7 @@ class Detector:
     def _prepare(self, rgb: np.ndarray,
                  spec: Any) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
         """RGB uint8 [H, W, 3] -> (tensor float32 [3, S, S], (scale_x, scale_y), (pad_x, pad_y) input px),
-        S = spec.size (the card's input, or a view's)."""
+        S = spec.size (the card's input, or a look's)."""
         tensor, scale = letterbox(rgb, spec)
         return tensor, scale, (0.0, 0.0)
 
@@ -278,10 +278,10 @@ class Detector:
     def _detect_views(
         self, views: Sequence[np.ndarray], thresholds: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(xyxy in view pixels, scores, class_ids) of each RGB uint8 view: the main pass, with the
-        classes of each card view taken from that view's pass instead."""
+        """(xyxy in view pixels, scores, class_ids) of each RGB uint8 view (an image or a tile): the
+        main pass, with the classes of each of the card's looks taken from that look's pass instead."""
         results = self._run_views(views, thresholds, self.card.input)
-        for spec, mask in self._views:
+        for spec, mask in self._looks:
             closer = self._run_views(views, np.where(mask, thresholds, np.inf).astype(np.float32), spec)
             results = [self._replace(main, close, mask) for main, close in zip(results, closer, strict=True)]
         return results

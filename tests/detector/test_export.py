@@ -57,23 +57,23 @@ def test_graph_has_no_batchnorm_and_a_dynamic_batch_and_size(exported: Path) -> 
     assert not [n for n in graph.node if n.op_type == "BatchNormalization"]
     dim = graph.input[0].type.tensor_type.shape.dim
     assert dim[1].dim_value == 3 and all(dim[i].dim_param for i in (0, 2, 3))
-    assert load_card(exported).input.size == SIZE and load_card(exported).views == []
+    assert load_card(exported).input.size == SIZE and load_card(exported).looks == []
 
 
-def test_views_in_the_card_and_their_errors(checkpoint: Path, tmp_path: Path) -> None:
+def test_looks_in_the_card_and_their_errors(checkpoint: Path, tmp_path: Path) -> None:
     from nii.runtime import Detector as Runtime
 
-    out = tmp_path / "viewed.onnx"
-    card = export(checkpoint, out, views={SIZE + 64: ["knife"]}, weights=False)
-    assert [(v.size, v.classes) for v in card.views] == [(SIZE + 64, ["knife"])]
+    out = tmp_path / "looked.onnx"
+    card = export(checkpoint, out, looks={SIZE + 64: ["knife"]}, weights=False)
+    assert [(v.size, v.classes) for v in card.looks] == [(SIZE + 64, ["knife"])]
     assert Runtime(out, threads=1).detect(np.full((50, 90, 3), 255, np.uint8)) is not None
-    for views, message in [({SIZE + 64: ["bomb"]}, "classes the model does not have"),
+    for looks, message in [({SIZE + 64: ["bomb"]}, "classes the model does not have"),
                            ({SIZE: ["knife"]}, "main input size"),
                            ({SIZE + 8: ["knife"]}, "multiple of 32"),
-                           ({SIZE + 32: ["knife"], SIZE + 64: ["knife"]}, "one view only")]:
+                           ({SIZE + 32: ["knife"], SIZE + 64: ["knife"]}, "one look only")]:
         bad = tmp_path / "bad.onnx"
         with pytest.raises(ModelError, match=message):
-            export(checkpoint, bad, views=views, weights=False)
+            export(checkpoint, bad, looks=looks, weights=False)
         assert not bad.exists()
 
 
@@ -141,8 +141,8 @@ def test_cli_export_and_its_errors(checkpoint: Path, tmp_path: Path) -> None:
                  str(thresholds)]) == 0
     assert load_card(out).thresholds["knife"] == 0.4 and out.with_suffix(".pt").is_file()
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--no-weights",
-                 "--view", f"{SIZE + 64}:knife,gun"]) == 0
-    assert [(v.size, v.classes) for v in load_card(out).views] == [(SIZE + 64, ["knife", "gun"])]
-    for view in ("knife", f"{SIZE}:knife", f"{SIZE + 64}:"):
-        assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--view", view]) == 2
+                 "--look", f"{SIZE + 64}:knife,gun"]) == 0
+    assert [(v.size, v.classes) for v in load_card(out).looks] == [(SIZE + 64, ["knife", "gun"])]
+    for look in ("knife", f"{SIZE}:knife", f"{SIZE + 64}:"):
+        assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--look", look]) == 2
     assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2

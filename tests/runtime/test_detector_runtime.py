@@ -107,26 +107,26 @@ def test_card_mismatch(tiny_model: Path, changes: dict, message: str) -> None:
         Detector(tiny_model, threads=1)
 
 
-def test_a_view_replaces_its_classes_with_a_closer_look(tmp_path: Path) -> None:
+def test_a_look_replaces_its_classes_with_a_closer_pass(tmp_path: Path) -> None:
     # Boxes are constant input pixels, so a pass at 128 px maps them to half the image pixels of
     # the 64 px main pass: the knife comes from the closer look, the gun from the main pass.
     kwargs = {"boxes": BOXES, "logits": LOGITS, "gain": GAIN, "classes": CLASSES, "dynamic_size": True}
-    viewed = Detector(write_tiny_model(tmp_path / "v", views=[{"size": 128, "classes": ["knife"]}], **kwargs),
+    looked = Detector(write_tiny_model(tmp_path / "v", looks=[{"size": 128, "classes": ["knife"]}], **kwargs),
                       threads=1)
     main = Detector(write_tiny_model(tmp_path / "m", **kwargs), threads=1, warmup=False)
-    det = viewed.detect(BLACK)
+    det = looked.detect(BLACK)
     assert det.class_names == ("gun", "knife")
     np.testing.assert_allclose(det.xyxy, [BOXES[0], np.asarray(BOXES[2]) / 2])
-    both = viewed.detect_batch([BLACK, WHITE])  # the views batch like the main pass
+    both = looked.detect_batch([BLACK, WHITE])  # the looks batch like the main pass
     assert both[0].xyxy.tolist() == det.xyxy.tolist()
     assert both[1].class_names == ("gun", "gun", "knife") and both[1].xyxy[2].tolist() == [15, 15, 25, 20]
     assert main.detect(BLACK).xyxy.tolist() == [BOXES[0], BOXES[2]]
 
 
-def test_views_need_a_graph_of_any_size(tmp_path: Path) -> None:
+def test_looks_need_a_graph_of_any_size(tmp_path: Path) -> None:
     path = write_tiny_model(tmp_path, boxes=BOXES, logits=LOGITS, classes=CLASSES,
-                            views=[{"size": 128, "classes": ["knife"]}])
-    with pytest.raises(ModelError, match="views at other input sizes.*re-export"):
+                            looks=[{"size": 128, "classes": ["knife"]}])
+    with pytest.raises(ModelError, match=r"looks at other input sizes.*re-export"):
         Detector(path, threads=1)
 
 

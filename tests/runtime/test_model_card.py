@@ -48,16 +48,16 @@ def test_round_trip(tmp_path: Path) -> None:
         ({"look_alikes": {"gun": {"bomb": 0.1}}},
          "look_alikes names classes the model does not have: ['bomb']"),
         ({"look_alikes": {"gun": {"knife": 2.0}}}, "look_alikes shares must lie in [0, 1]"),
-        ({"views": [{"size": 96, "classes": ["bomb"]}]}, "views name classes the model does not have"),
-        ({"views": [{"size": 96, "classes": ["gun"]}, {"size": 128, "classes": ["gun"]}]},
-         "one view only, got ['gun']"),
-        ({"views": [{"size": 64, "classes": ["gun"]}]}, "main input size 64 adds nothing"),
-        ({"views": [{"size": 100, "classes": ["gun"]}]}, "multiple of 32"),
-        ({"views": [{"size": 96, "classes": []}]}, "views.0.classes"),
+        ({"looks": [{"size": 96, "classes": ["bomb"]}]}, "looks name classes the model does not have"),
+        ({"looks": [{"size": 96, "classes": ["gun"]}, {"size": 128, "classes": ["gun"]}]},
+         "one look only, got ['gun']"),
+        ({"looks": [{"size": 64, "classes": ["gun"]}]}, "main input size 64 adds nothing"),
+        ({"looks": [{"size": 100, "classes": ["gun"]}]}, "multiple of 32"),
+        ({"looks": [{"size": 96, "classes": []}]}, "looks.0.classes"),
     ],
     ids=["missing-threshold", "extra-threshold", "threshold-range", "duplicate-class", "format",
          "unknown-key", "bad-sha", "zero-size", "recall-class", "recall-range", "look-alike-class",
-         "look-alike-range", "view-class", "view-twice", "view-main-size", "view-size", "view-empty"],
+         "look-alike-range", "look-class", "look-twice", "look-main-size", "look-size", "look-empty"],
 )
 def test_invalid_card_names_file_and_problem(tmp_path: Path, changes: dict, message: str) -> None:
     (tmp_path / "model.json").write_text(json.dumps(_card(**changes)))

@@ -39,10 +39,10 @@ def write_tiny_model(
     static_batch: int | None = None,
     name: str = "model",
     dynamic_size: bool = False,
-    views: Sequence[dict] = (),
+    looks: Sequence[dict] = (),
 ) -> Path:
     """Write folder/<name>.onnx and its card; returns the ONNX path. dynamic_size: input [B, 3, H, W]
-    (the boxes stay the same input pixels at every size); views: the card's `views`."""
+    (the boxes stay the same input pixels at every size); looks: the card's `looks`."""
     box_arr = np.asarray(boxes, np.float32).reshape(1, -1, 4)
     logit_arr = np.asarray(logits, np.float32).reshape(1, box_arr.shape[1], len(classes))
     gain_arr = np.zeros_like(logit_arr) if gain is None else np.asarray(gain, np.float32)
@@ -83,7 +83,7 @@ def write_tiny_model(
     onnx.save(model, path)
     card = ModelCard(
         name="tiny", classes=list(classes), input=InputSpec(size=size),
-        thresholds=thresholds or dict.fromkeys(classes, 0.5), nms_iou=nms_iou, views=list(views),
+        thresholds=thresholds or dict.fromkeys(classes, 0.5), nms_iou=nms_iou, looks=list(looks),
         onnx_sha256=sha256_file(path), created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     write_card(card, path)
