@@ -139,12 +139,12 @@ class ModelCard(BaseModel):
 
 def look_problem(looks: list[Look], classes: list[str], size: int) -> str | None:
     """What is wrong with `looks` for a model of `classes` whose main input is `size`, or None."""
-    looked = [c for v in looks for c in v.classes]
+    looked = [c for look in looks for c in look.classes]
     if unknown := sorted(set(looked) - set(classes)):
         return f"looks name classes the model does not have: {unknown}"
     if twice := sorted({c for c in looked if looked.count(c) > 1}):
         return f"a class may be in one look only, got {twice} in several"
-    if same := [v.size for v in looks if v.size == size]:
+    if same := [look.size for look in looks if look.size == size]:
         return f"a look at the main input size {same[0]} adds nothing"
     return None
 
