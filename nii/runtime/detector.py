@@ -136,10 +136,10 @@ class Detector:
         self.fp16 = fp16 and is_gpu(self.provider)
         self.io_binding = is_gpu(self.provider) if io_binding is None else io_binding
         self.device_id = device_id
-        self._batch_limit = self._check_graph()
         # Second looks: (input spec at its size, class mask); YOLO cards have none.
         self._looks = [(self.card.input.model_copy(update={"size": look.size}),
                         np.isin(self.classes, look.classes)) for look in getattr(self.card, "looks", ())]
+        self._batch_limit = self._check_graph()
         log.info("model %s (sha256 %s) runs on %s%s%s", self.onnx_path.name, self.sha256[:12], self.provider,
                  " fp16" if self.fp16 else "", " with IOBinding" if self.io_binding else "")
         if warmup:
@@ -175,7 +175,7 @@ class Detector:
         if len(scores_shape) != 3 or (isinstance(scores_shape[2], int) and scores_shape[2] != n_classes):
             raise ModelError(f"{where}: output 'scores' has shape {scores_shape}, the card's {n_classes} "
                              f"classes need [B, N, {n_classes}]; the card does not match this model")
-        if getattr(self.card, "looks", None) and any(isinstance(d, int) for d in shape[2:]):
+        if self._looks and any(isinstance(d, int) for d in shape[2:]):
             raise ModelError(f"{where}: the card asks for looks at other input sizes, but input 'images' "
                              f"is fixed at {shape}; re-export the model (`nii export` writes a dynamic size)")
         if len(outputs["boxes"] or [None] * 3) != 3:
