@@ -190,6 +190,7 @@ class VerifiedDetector:
         self.verified = np.array([c in verified for c in CLASS_NAMES])  # the others keep the model's score
         self.look_alikes, self.classes = self.base.look_alikes, CLASS_NAMES
         self.sha256 = "verified-" + self.base.sha256[:12]
+        self.card_sha256 = self.base.card_sha256
 
     def candidates(self, rgb: np.ndarray) -> Detections:
         d = self.base.detect(rgb, score_threshold=self.candidate_min)

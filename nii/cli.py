@@ -480,7 +480,8 @@ def _run_triage(args: argparse.Namespace) -> None:
         return
     print(
         f"{decision.scan_id}: {str(decision.outcome).upper()}  (risk {decision.risk_score:.2f}; policy "
-        f"{decision.policy_version}; model {decision.model_sha256[:12]}; scan {decision.scan_sha256[:12]})"
+        f"{decision.policy_version}; model {decision.model_sha256[:12]}, "
+        f"card {decision.model_card_sha256[:12]}; scan {decision.scan_sha256[:12]})"
     )
     for r in decision.reasons:
         print(f"  [{r.severity}] {r.code}: {r.text}")

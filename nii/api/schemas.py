@@ -102,7 +102,8 @@ class CasePublic(BaseModel):
     detections: list[dict[str, Any]]
     comparison: dict[str, Any] | None = Field(description="declared lines vs detections, findings, material")
     random_control: bool | None
-    model_sha256: str | None
+    model_sha256: str | None = Field(description="sha256 of the ONNX model file")
+    model_card_sha256: str | None = Field(description="sha256 of the model card's content (canonical JSON)")
     policy_version: str | None
     taxonomy_version: str | None
     scan_sha256: str
@@ -137,6 +138,7 @@ class CasePublic(BaseModel):
             comparison=comparison,
             random_control=r.get("random_control"),
             model_sha256=case.model_sha256,
+            model_card_sha256=r.get("model_card_sha256"),
             policy_version=case.policy_version,
             taxonomy_version=r.get("taxonomy_version"),
             scan_sha256=case.scan_sha256,

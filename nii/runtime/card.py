@@ -154,6 +154,14 @@ def card_path(onnx_path: Path) -> Path:
     return Path(onnx_path).with_suffix(".json")
 
 
+def card_sha256(card: BaseModel) -> str:
+    """Hex sha256 of a card's content as canonical JSON (sorted keys, no spaces; the file's layout
+    does not count). Decisions carry it beside the ONNX file's sha256: the card's thresholds, looks,
+    recall and look-alikes change what triage finds under the same graph."""
+    text = json.dumps(card.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nii.errors import ModelError
-from nii.runtime.card import ModelCard, load_card, sha256_file
+from nii.runtime.card import ModelCard, card_sha256, load_card, sha256_file
 from nii.runtime.flips import check_flips, flip_image, fuse_views, unflip_boxes
 from nii.runtime.postprocess import postprocess
 from nii.runtime.preprocess import letterbox, to_rgb8
@@ -109,6 +109,7 @@ class Detector:
             raise ModelError(f"tiling must be 'auto' or 'off', got {tiling!r}")
         self.card: Any = self._read_card()
         self.sha256 = sha256_file(self.onnx_path)
+        self.card_sha256 = card_sha256(self.card)
         if self.sha256 != self.card.onnx_sha256:
             raise ModelError(
                 f"model {self.onnx_path} has sha256 {self.sha256[:12]}..., its card expects "

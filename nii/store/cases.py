@@ -221,6 +221,7 @@ def record_analysis(
         "reasons": [r["code"] for r in decision.get("reasons", [])],
         "detected": classes,
         "model_sha256": row.model_sha256,
+        "model_card_sha256": decision.get("model_card_sha256"),
         "policy_version": row.policy_version,
         "taxonomy_version": decision.get("taxonomy_version"),
         "scan_sha256": row.scan_sha256,

@@ -47,6 +47,7 @@ class TriageReport:
     reason_counts: dict[str, int]
     median_ms: float
     model_sha256: str
+    model_card_sha256: str
     policy_version: str
     oracle: bool
 
@@ -66,6 +67,7 @@ class TriageReport:
             "reason_counts": self.reason_counts,
             "median_ms": round(self.median_ms, 1),
             "model_sha256": self.model_sha256,
+            "model_card_sha256": self.model_card_sha256,
             "policy_version": self.policy_version,
             "oracle": self.oracle,
         }
@@ -90,7 +92,7 @@ class _FixedDetector:
 
     def __init__(self, detections: Detections, sha256: str) -> None:
         self._detections = detections
-        self.sha256 = sha256
+        self.sha256 = self.card_sha256 = sha256
 
     def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
                flips: Sequence[str] = ()) -> Detections:
@@ -191,7 +193,8 @@ def evaluate_triage(
     reasons: Counter[str] = Counter()
     rows: list[tuple[frozenset[str], str]] = []
     timings, errors, controls = [], 0, 0
-    sha = "ground-truth" if oracle else detector.sha256  # type: ignore[union-attr]
+    sha, card_sha = (("ground-truth", "ground-truth") if oracle
+                     else (detector.sha256, detector.card_sha256))  # type: ignore[union-attr]
     iterator = records
     if progress:
         from tqdm import tqdm
@@ -241,6 +244,7 @@ def evaluate_triage(
         reason_counts=dict(reasons.most_common()),
         median_ms=float(np.median(timings)) if timings else 0.0,
         model_sha256=sha,
+        model_card_sha256=card_sha,
         policy_version=policy.version,
         oracle=oracle,
     )

@@ -1,8 +1,9 @@
 """Scan + declaration + detector -> `Decision` (release / refer / hold) with ordered reasons.
 
-The detector is injected: anything with `detect(rgb) -> Detections` and a `sha256` attribute (the
-ONNX Runtime `nii.runtime.Detector` in service, a fake in tests). A decision carries the scan sha256,
-declaration sha256, model sha256, taxonomy and policy versions: given those, it is reproducible.
+The detector is injected: anything with `detect(rgb) -> Detections` and `sha256` and `card_sha256`
+attributes (the ONNX Runtime `nii.runtime.Detector` in service, a fake in tests). A decision carries
+the scan sha256, declaration sha256, model and model card sha256, taxonomy and policy versions: given
+those, it is reproducible.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class DetectorLike(Protocol):
     lets a shortfall count only when the detector rarely causes one, and optional ``thresholds``
     (class -> the score it reports from) let a policy floor go below them."""
 
-    sha256: str
+    sha256: str  # of the ONNX file
+    card_sha256: str  # of its card's content: thresholds and looks change detections under one graph
 
     def detect(self, image: np.ndarray, *, score_threshold: float | None = None,
                flips: Sequence[str] = ()) -> Detections: ...
@@ -107,6 +109,7 @@ class Decision:
     scan_sha256: str
     declaration_sha256: str
     model_sha256: str
+    model_card_sha256: str
     policy_version: str
     taxonomy_version: str
     elapsed_ms: float
@@ -121,6 +124,7 @@ class Decision:
             "scan_sha256": self.scan_sha256,
             "declaration_sha256": self.declaration_sha256,
             "model_sha256": self.model_sha256,
+            "model_card_sha256": self.model_card_sha256,
             "policy_version": self.policy_version,
             "taxonomy_version": self.taxonomy_version,
             "elapsed_ms": round(self.elapsed_ms, 1),
@@ -200,6 +204,7 @@ def triage(
         scan_sha256=scan.sha256,
         declaration_sha256=declaration_sha256(declaration),
         model_sha256=detector.sha256,
+        model_card_sha256=detector.card_sha256,
         policy_version=policy.version,
         taxonomy_version=taxonomy.version,
         elapsed_ms=(time.perf_counter() - start) * 1000,

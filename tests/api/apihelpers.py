@@ -34,6 +34,7 @@ class FakeDetector:
     two classes on one spot would count once, `same_object_iou`)."""
 
     sha256 = "f" * 64
+    card_sha256 = "c" * 64
 
     def __init__(self, *found: tuple[str, float]) -> None:
         self.found = list(found)

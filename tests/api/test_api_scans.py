@@ -33,7 +33,7 @@ def test_wait_returns_the_decision(api: Api) -> None:
     body = api.decided("S-2")
     assert body["state"] in ("released", "referred", "held")
     assert body["decision"] in ("release", "refer", "hold")
-    assert body["model_sha256"] == "f" * 64
+    assert body["model_sha256"] == "f" * 64 and body["model_card_sha256"] == "c" * 64
     assert body["policy_version"] and body["taxonomy_version"]
     assert [d["class_name"] for d in body["detections"]] == ["hammer", "hammer"]
     assert set(body["timings"]) == {"queue_ms", "analysis_ms"}
@@ -199,6 +199,7 @@ def test_audit_of_a_case(api_factory) -> None:
     analysed = page["records"][1]["payload"]
     assert (
         analysed["model_sha256"] == "f" * 64
+        and analysed["model_card_sha256"] == "c" * 64
         and analysed["policy_version"]
         and "analysis_ms" in analysed["timings"]
     )

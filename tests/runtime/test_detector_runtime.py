@@ -107,6 +107,16 @@ def test_card_mismatch(tiny_model: Path, changes: dict, message: str) -> None:
         Detector(tiny_model, threads=1)
 
 
+def test_card_sha256_follows_the_content_not_the_layout(tiny_model: Path) -> None:
+    first = Detector(tiny_model, threads=1, warmup=False)
+    card = json.loads(card_path(tiny_model).read_text())
+    card_path(tiny_model).write_text(json.dumps(dict(reversed(card.items())), indent=4))
+    assert Detector(tiny_model, threads=1, warmup=False).card_sha256 == first.card_sha256
+    _rewrite_card(tiny_model, thresholds={**card["thresholds"], "gun": 0.25})
+    edited = Detector(tiny_model, threads=1, warmup=False)
+    assert edited.sha256 == first.sha256 and edited.card_sha256 != first.card_sha256
+
+
 def test_a_look_replaces_its_classes_with_a_closer_pass(tmp_path: Path) -> None:
     # Boxes are constant input pixels, so a pass at 128 px maps them to half the image pixels of
     # the 64 px main pass: the knife comes from the closer look, the gun from the main pass.

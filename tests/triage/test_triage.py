@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from nii.cli import _shares_line, main
+from nii.cli import DEFAULT_MODEL, _shares_line, main
 from nii.errors import ConfigError
 from nii.matching.compare import Finding, MaterialProfile
 from nii.matching.declaration import parse_declaration, read_declaration
-from nii.runtime.detector import Detections
+from nii.runtime.detector import Detections, Detector
 from nii.triage.evaluate import evaluate_triage, goods_only_labels, group_shares
 from nii.triage.pipeline import Scan, load_scan, triage
 from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
@@ -29,6 +29,7 @@ class FakeDetector:
     """Returns fixed detections for any image, side by side (separate objects)."""
 
     sha256 = "f" * 64
+    card_sha256 = "c" * 64
 
     def __init__(self, *found: tuple[str, float]) -> None:
         self.found = found
@@ -94,6 +95,7 @@ def test_decisions(lines, found, outcome: Outcome, first_code: str | None) -> No
     order = ["critical", "high", "medium", "low", "info"]
     assert severities == sorted(severities, key=order.index)
     assert decision.model_sha256 == FakeDetector.sha256 and decision.scan_sha256 == "a" * 64
+    assert decision.model_card_sha256 == FakeDetector.card_sha256
     assert decision.policy_version == NO_RANDOM.version
 
 
@@ -397,6 +399,23 @@ def test_tune_floors_pays_compliant_parcels_for_a_misdeclared_floor() -> None:
     assert plain.after == (None, 0.0, 1.0) and plain.policy.min_score_by_class["bottle"] > 0.35
     asked = tune_floors(parcels, NO_RANDOM, ["bottle"], thresholds=thresholds, min_misdeclared=0.9)
     assert asked.after == (None, 1.0, 0.0) and asked.policy.min_score_by_class["bottle"] <= 0.35
+
+
+def test_triage_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scan, declaration = str(SAMPLES / "scan_00.png"), str(SAMPLES / "scan_00.json")
+    assert main(["triage", scan, "--declaration", declaration, "--threads", "1", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    detector = Detector(DEFAULT_MODEL, threads=1, warmup=False)
+    assert decision["model_sha256"] == detector.sha256
+    assert decision["model_card_sha256"] == detector.card_sha256
+    assert decision["decision"] in ("release", "refer", "hold") and decision["lines"]
+    assert main(["triage", scan, "--declaration", declaration, "--threads", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"scan_00: {decision['decision'].upper()}") and detector.card_sha256[:12] in first
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"items": []}', encoding="utf-8")
+    assert main(["triage", scan, "--declaration", str(bad)]) == 2
+    assert "sender_country: Field required" in capsys.readouterr().err
 
 
 def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -113,7 +113,7 @@ def test_upload_review_correct_decide_audit(live, page) -> None:
     decided = page.text_content("#audit-table tr[data-action='case.decided']")
     assert "boxes: +1 −1 relabelled 1" in decided and "note: Undeclared <b>knife</b> found" in decided
     analysed = page.text_content("#audit-table tr[data-action='case.analysed']")
-    assert "model eeeeeeeeeeee" in analysed and "policy" in analysed
+    assert "model eeeeeeeeeeee" in analysed and "card cccccccccccc" in analysed and "policy" in analysed
 
     officer = {"Authorization": f"Bearer {keys['officer']}"}
     case = httpx.get(f"{server.url}/v1/scans/{first['id']}", headers=officer)

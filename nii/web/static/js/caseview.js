@@ -498,6 +498,7 @@ function summarise(r) {
   const p = r.payload ?? {};
   if (r.action === 'case.analysed') {
     return `${p.decision} · risk ${p.risk_score} · ${(p.reasons ?? []).join(', ')} · model ${String(p.model_sha256 ?? '').slice(0, 12)}`
+      + ` · card ${String(p.model_card_sha256 ?? '').slice(0, 12)}`
       + ` · policy ${p.policy_version} · taxonomy ${p.taxonomy_version}`;
   }
   if (r.action === 'case.decided') {
