@@ -68,6 +68,7 @@ class EvalReport:
     boxes: int
     model: str
     model_sha256: str
+    model_card_sha256: str  # the card's looks and thresholds (Pd, Pfa) change the figures under one graph
     provider: str
     data: str
     split: str | None
@@ -253,7 +254,8 @@ def evaluate(
     report = EvalReport(
         map50=map50, map50_95=map50_95, per_class=per_class, images=len(dataset.samples),
         boxes=sum(len(s.class_ids) for s in dataset.samples), model=str(model),
-        model_sha256=detector.sha256, provider=detector.provider, data=str(data),
+        model_sha256=detector.sha256, model_card_sha256=detector.card_sha256, provider=detector.provider,
+        data=str(data),
         split=dataset.report.split, seconds=round(time.perf_counter() - start, 3),
         ms_per_image=round(1000 * infer_s / len(dataset.samples), 2), flips=tuple(flips),
     )

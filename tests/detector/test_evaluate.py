@@ -72,7 +72,8 @@ def test_perfect_predictions(model: Path, tmp_path: Path) -> None:
     assert keys <= set(saved)
     assert {"ap50", "ap50_95", "pd", "pd_ci", "pfa", "pfa_ci", "images_with", "images_without",
             "threshold"} <= set(saved["per_class"]["gun"])
-    assert saved["model_sha256"] == Detector(model, warmup=False).sha256
+    detector = Detector(model, warmup=False)
+    assert saved["model_sha256"] == detector.sha256 and saved["model_card_sha256"] == detector.card_sha256
     assert (tmp_path / "out" / "pr_curves.png").stat().st_size > 1000
 
 
