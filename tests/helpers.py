@@ -16,11 +16,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_tiny_checkpoint(path: Path, *, spread_scores: bool = False, block: str = "dwsep") -> Path:
+def write_tiny_checkpoint(path: Path, *, spread_scores: bool = False, block: str = "dwsep",
+                          box_bins: int = 0) -> Path:
     """A seeded small nii model with non-trivial BatchNorm statistics, saved as `nii train` saves it.
 
     spread_scores: draw the class-score layer wide, so scores are not all at the 0.01 prior
-    (quantisation tests need a spread of scores to compare). block: the model's spatial convs.
+    (quantisation tests need a spread of scores to compare). block: the model's spatial convs; box_bins:
+    its box coding (0: YOLOX, n: distance distributions).
     """
     import torch
 
@@ -29,7 +31,7 @@ def write_tiny_checkpoint(path: Path, *, spread_scores: bool = False, block: str
 
     torch.manual_seed(7)
     model = build_model(num_classes=len(TINY_CLASSES), widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1),
-                        neck_channels=16, head_convs=1, block=block).train()
+                        neck_channels=16, head_convs=1, block=block, box_bins=box_bins).train()
     with torch.no_grad():
         for _ in range(3):
             model(torch.rand(2, 3, TINY_SIZE, TINY_SIZE))

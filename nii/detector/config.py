@@ -39,6 +39,7 @@ class ModelConfig:
     neck_channels: int = 96  # channels of each PAN output level
     head_convs: int = 2  # spatial convs per head branch
     block: str = "dwsep"  # spatial convs: dwsep (depthwise k x k + 1 x 1) or dense (plain 3 x 3)
+    box_bins: int = 0  # 0: YOLOX box coding; n >= 2: each side's distance over 0..n-1 strides (DFL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class LossConfig:
     radius: float = 2.5  # centre-sampling radius, strides
     alpha: float = 1.0  # exponent of the class score in the alignment metric
     beta: float = 6.0  # exponent of the IoU in the alignment metric
+    dfl_weight: float = 0.5  # weight of the distribution focal loss (only with model.box_bins >= 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError("augment.scale_min must be > 0 and <= augment.scale_max")
     if len(cfg.model.widths) != 5 or len(cfg.model.depths) != 4:
         raise ConfigError("model.widths needs 5 entries and model.depths 4")
+    if cfg.model.box_bins == 1 or not 0 <= cfg.model.box_bins <= 64:
+        raise ConfigError(f"model.box_bins must be 0 (YOLOX coding) or in [2, 64], got {cfg.model.box_bins}")
     if cfg.model.block not in BLOCKS:
         raise ConfigError(f"model.block must be one of {', '.join(BLOCKS)}, got {cfg.model.block!r}")
     return cfg

@@ -3,7 +3,8 @@
     images (Tensor[B, 3, S, S]) RGB in [0, 1], letterboxed top-left with 1.0 padding
       -> backbone  CSP blocks of depthwise-separable or dense convs, features at strides 8, 16, 32
       -> neck      PAN (top-down then bottom-up), every level ``neck_channels`` wide
-      -> head      decoupled cls / box branches per level, YOLOX box coding
+      -> head      decoupled cls / box branches per level, YOLOX box coding or (``box_bins``) a
+                   distribution over each side's distance (GFL / DFL)
       -> boxes (Tensor[B, N, 4]) xyxy letterboxed pixels, scores (Tensor[B, N, C]) sigmoid
 
 N is the number of grid points over all levels: (S/8)^2 + (S/16)^2 + (S/32)^2 (5376 at 512).
@@ -34,6 +35,7 @@ class ModelSpec:
     neck_channels: int = 96  # channels of every PAN output level
     head_convs: int = 2  # spatial convs per head branch
     block: str = "dwsep"  # spatial convs: "dwsep" (depthwise k x k + 1 x 1) or "dense" (plain 3 x 3)
+    box_bins: int = 0  # 0: YOLOX box coding; n >= 2: each side's distance over 0..n-1 strides (DFL)
 
 
 BLOCKS = ("dwsep", "dense")
@@ -143,20 +145,22 @@ class PAN(nn.Module):
 
 
 class LevelHead(nn.Module):
-    """Decoupled head of one level: (cls logits [B,C,H,W], box raw [B,4,H,W]) - (dx, dy, log w, log h)."""
+    """Decoupled head of one level: (cls logits [B,C,H,W], box raw [B,R,H,W]); R is 4 for YOLOX coding
+    (dx, dy, log w, log h) or 4 * ``box_bins`` distance logits (left, top, right, bottom)."""
 
     def __init__(self, c: int, num_classes: int, n_convs: int, block: str = "dwsep",
-                 prior: float = 0.01) -> None:
+                 prior: float = 0.01, box_bins: int = 0) -> None:
         super().__init__()
         self.cls_tower = nn.Sequential(*(_spatial(c, c, 5, 1, block) for _ in range(n_convs)))
         self.box_tower = nn.Sequential(*(_spatial(c, c, 5, 1, block) for _ in range(n_convs)))
         self.cls_pred = nn.Conv2d(c, num_classes, 1)
-        self.box_pred = nn.Conv2d(c, 4, 1)
+        self.box_pred = nn.Conv2d(c, 4 * box_bins if box_bins else 4, 1)
         nn.init.constant_(self.cls_pred.bias, -torch.log(torch.tensor((1 - prior) / prior)).item())
         nn.init.normal_(self.box_pred.weight, std=0.01)
         nn.init.constant_(self.box_pred.bias, 0.0)
-        with torch.no_grad():
-            self.box_pred.bias[2:] = 1.0  # initial box about e * stride wide
+        if not box_bins:
+            with torch.no_grad():
+                self.box_pred.bias[2:] = 1.0  # initial box about e * stride wide
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.cls_pred(self.cls_tower(x)), self.box_pred(self.box_tower(x))
@@ -174,17 +178,21 @@ class Detector(nn.Module):
         self.spec = spec
         if spec.block not in BLOCKS:
             raise ValueError(f"unknown block {spec.block!r}: expected one of {BLOCKS}")
+        if spec.box_bins == 1 or spec.box_bins < 0:
+            raise ValueError(f"box_bins must be 0 (YOLOX coding) or >= 2, got {spec.box_bins}")
         self.backbone = Backbone(spec.widths, spec.depths, spec.block)
         self.neck = PAN((spec.widths[2], spec.widths[3], spec.widths[4]), spec.neck_channels, spec.block)
+        c, n = spec.neck_channels, spec.num_classes
         self.heads = nn.ModuleList(
-            LevelHead(spec.neck_channels, spec.num_classes, spec.head_convs, spec.block) for _ in STRIDES
+            LevelHead(c, n, spec.head_convs, spec.block, box_bins=spec.box_bins) for _ in STRIDES
         )
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eps, m.momentum = 1e-3, 0.03
 
     def forward_raw(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """images (Tensor[B,3,S,S]) -> cls logits [B,N,C], box raw [B,N,4], points [N,3] (x, y, stride)."""
+        """images (Tensor[B,3,S,S]) -> cls logits [B,N,C], box raw [B,N,R] (see LevelHead), points [N,3]
+        (x, y, stride)."""
         feats = self.neck(self.backbone(images))
         cls_out, box_out, points = [], [], []
         for head, feat, stride in zip(self.heads, feats, STRIDES, strict=True):
@@ -208,21 +216,39 @@ def grid_points(h: int, w: int, stride: int, device: torch.device) -> Tensor:
 
 
 def decode_boxes(raw: Tensor, points: Tensor) -> Tensor:
-    """YOLOX coding: centre = (cell + 0.5 + d) * stride, size = exp(log wh) * stride.
+    """Box coding by the width of ``raw``: 4 is YOLOX's, centre = (cell + 0.5 + d) * stride and
+    size = exp(log wh) * stride; 4 * n is a distribution per side (``side_distances``).
 
-    raw (Tensor[B,N,4]) (dx, dy, log w, log h); points (Tensor[N,3]) -> boxes (Tensor[B,N,4]) xyxy pixels.
+    raw (Tensor[B,N,4]) (dx, dy, log w, log h) or (Tensor[B,N,4n]) distance logits; points (Tensor[N,3])
+    -> boxes (Tensor[B,N,4]) xyxy pixels.
     """
     stride = points[:, 2:]
+    if raw.shape[-1] > 4:
+        centre = points[:, :2] + 0.5 * stride
+        dist = side_distances(raw) * stride
+        return torch.cat((centre - dist[..., :2], centre + dist[..., 2:]), -1)
     centre = points[:, :2] + (raw[..., :2] + 0.5) * stride
     half = 0.5 * torch.exp(raw[..., 2:].clamp(max=8.0)) * stride
     return torch.cat((centre - half, centre + half), -1)
 
 
+def side_distances(raw: Tensor) -> Tensor:
+    """Expected distance from the cell centre to each side (left, top, right, bottom), in strides.
+
+    raw (Tensor[B,N,4n]) logits over the distances 0..n-1 -> Tensor[B,N,4]. A side the image leaves
+    unclear (a faint bottle neck, an object under another) gets a wide distribution instead of a
+    single guess, which is what the distribution focal loss trains (GFL, Li et al. 2020)."""
+    bins = raw.shape[-1] // 4
+    prob = raw.unflatten(-1, (4, bins)).softmax(-1)
+    return prob @ torch.arange(bins, dtype=prob.dtype, device=prob.device)
+
+
 def build_model(*, num_classes: int, widths: tuple[int, ...] | None = None,
                 depths: tuple[int, ...] | None = None, neck_channels: int = 96,
-                head_convs: int = 2, block: str = "dwsep") -> Detector:
+                head_convs: int = 2, block: str = "dwsep", box_bins: int = 0) -> Detector:
     """Build a randomly initialised detector (no pretrained weights exist for it)."""
     spec = ModelSpec(num_classes=num_classes, neck_channels=neck_channels, head_convs=head_convs, block=block,
+                     box_bins=box_bins,
                      **({"widths": tuple(widths)} if widths else {}),
                      **({"depths": tuple(depths)} if depths else {}))
     return Detector(spec)

@@ -41,7 +41,7 @@ from nii.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
-LOG_FIELDS = ("epoch", "loss", "cls", "box", "lr", "map50", "map50_95", "seconds", "images_per_s")
+LOG_FIELDS = ("epoch", "loss", "cls", "box", "dfl", "lr", "map50", "map50_95", "seconds", "images_per_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +69,13 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / self.ramp))
-        for ema_v, v in zip(self.module.state_dict().values(), model.state_dict().values(), strict=True):
-            if ema_v.dtype.is_floating_point:
-                ema_v.mul_(d).add_(v.detach(), alpha=1 - d)
-            else:
-                ema_v.copy_(v)
+        pairs = list(zip(self.module.state_dict().values(), model.state_dict().values(), strict=True))
+        floats = [(e, v) for e, v in pairs if e.dtype.is_floating_point]
+        # One multi-tensor call for the ~300 tensors instead of two kernels each (~1% of a step).
+        torch._foreach_lerp_([e for e, _ in floats], [v.detach() for _, v in floats], 1 - d)
+        for e, v in pairs:
+            if not e.dtype.is_floating_point:
+                e.copy_(v)
 
 
 def lr_at(step: int, total: int, warmup: int, peak: float, min_ratio: float,
@@ -102,12 +104,13 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 def model_spec(cfg: Config, num_classes: int) -> ModelSpec:
     return ModelSpec(num_classes=num_classes, widths=tuple(cfg.model.widths), depths=tuple(cfg.model.depths),
                      neck_channels=cfg.model.neck_channels, head_convs=cfg.model.head_convs,
-                     block=cfg.model.block)
+                     block=cfg.model.block, box_bins=cfg.model.box_bins)
 
 
 def loss_weights(cfg: Config) -> LossWeights:
     return LossWeights(cls=cfg.loss.cls_weight, box=cfg.loss.box_weight, topk=cfg.loss.topk,
-                       radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta)
+                       radius=cfg.loss.radius, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
+                       dfl=cfg.loss.dfl_weight)
 
 
 Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -182,8 +185,9 @@ def write_plot(csv_path: Path, png_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     epochs = [int(r["epoch"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("loss", "cls", "box"):
-        ax1.plot(epochs, [float(r[key]) for r in rows], label=key)
+    for key in ("loss", "cls", "box", "dfl"):
+        if any(float(r.get(key) or 0) for r in rows):  # a run without distance bins logs dfl 0
+            ax1.plot(epochs, [float(r.get(key) or 0) for r in rows], label=key)
     ax1.set_xlabel("epoch")
     ax1.set_title("training loss")
     ax1.legend()
@@ -253,7 +257,9 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
     model = model.to(memory_format=torch.channels_last).train()
     freeze_backbone(model, t_cfg.freeze)
     ema = EMA(model, t_cfg.ema_decay)
-    optimizer = torch.optim.AdamW(_param_groups(model, t_cfg.weight_decay), lr=t_cfg.lr, betas=(0.9, 0.999))
+    # fused: one kernel for all parameters instead of a dozen passes over each (~1.5% of a step here).
+    optimizer = torch.optim.AdamW(_param_groups(model, t_cfg.weight_decay), lr=t_cfg.lr, betas=(0.9, 0.999),
+                                  fused=True)
 
     start_epoch, planned, elapsed, images_seen, best = 1, t_cfg.epochs, 0.0, 0, None
     last_metrics: dict[str, float] = {}
@@ -293,7 +299,7 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
     for epoch in range(start_epoch, planned + 1):
         generator.manual_seed(t_cfg.seed * 1000 + epoch)
         t0 = time.monotonic()
-        sums = {"loss": 0.0, "cls": 0.0, "box": 0.0}
+        sums = {"loss": 0.0, "cls": 0.0, "box": 0.0, "dfl": 0.0}
         bar = tqdm(loader, desc=f"epoch {epoch}/{planned}", disable=not progress, leave=False, unit="batch")
         done = 0
         for i, batch in enumerate(bar):
@@ -330,14 +336,18 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
                "map50_95": round(metrics["map50_95"], 4) if metrics else "", "seconds": round(seconds, 1),
                "images_per_s": round(ips, 2)}
         new_file = not csv_path.exists()
+        fields = LOG_FIELDS
+        if not new_file:  # a resumed run keeps its log's columns (an older log has no dfl)
+            with open(csv_path, newline="") as fh:
+                fields = tuple(next(csv.reader(fh), LOG_FIELDS))
         with open(csv_path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
         write_plot(csv_path, run_dir / "log.png")
-        log.info("epoch %d/%d loss %.4f (cls %.4f box %.4f) %s %.0f s, %.1f img/s", epoch, planned,
-                 row["loss"], row["cls"], row["box"], metrics or "", seconds, ips)
+        log.info("epoch %d/%d loss %.4f (cls %.4f box %.4f dfl %.4f) %s %.0f s, %.1f img/s", epoch, planned,
+                 row["loss"], row["cls"], row["box"], row["dfl"], metrics or "", seconds, ips)
 
         improved = bool(metrics) and (best is None or metrics["map50_95"] > best)
         if improved:

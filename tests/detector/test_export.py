@@ -21,10 +21,13 @@ from tests.helpers import TINY_CLASSES, TINY_SIZE, write_tiny_checkpoint
 CLASSES, SIZE = TINY_CLASSES, TINY_SIZE
 
 
-@pytest.fixture(scope="module", params=["dwsep", "dense"])
+@pytest.fixture(scope="module", params=[("dwsep", 0), ("dense", 0), ("dense", 8)],
+                ids=["dwsep", "dense", "dense-box-bins"])
 def checkpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded small model (each block) with non-trivial BatchNorm statistics, saved as `nii train` does."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt", block=request.param)
+    """A seeded small model (each block, each box coding) with non-trivial BatchNorm statistics, saved as
+    `nii train` does."""
+    block, box_bins = request.param
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "best.pt", block=block, box_bins=box_bins)
 
 
 @pytest.fixture(scope="module")

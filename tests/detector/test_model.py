@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nii.detector.config import Config, load_config
-from nii.detector.loss import LossWeights, assign, detection_loss
+from nii.detector.loss import LossWeights, assign, detection_loss, distribution_focal_loss
 from nii.detector.model import (
     BLOCKS,
     STRIDES,
@@ -18,6 +18,7 @@ from nii.detector.model import (
     decode_boxes,
     fuse_batchnorm,
     grid_points,
+    side_distances,
 )
 from nii.detector.train import model_spec
 from nii.errors import ConfigError
@@ -53,6 +54,51 @@ def test_decode_boxes_centre_and_size() -> None:
     assert torch.allclose(boxes[0, 0], torch.tensor([0.0, 0.0, 8.0, 8.0]))  # centre 4,4 size 8
     # cell (8, 8): centre (8 + 8 * 1.0, 8 + 8 * 0.0) = (16, 8), width 8, height 16
     assert torch.allclose(boxes[0, 3], torch.tensor([12.0, 0.0, 20.0, 16.0]))
+
+
+def test_decode_boxes_with_distance_bins() -> None:
+    points = grid_points(2, 2, 8, torch.device("cpu"))
+    bins = 6
+    raw = torch.full((1, 4, 4 * bins), -30.0)
+    for side, dist in enumerate((1, 2, 3, 4)):  # all the mass on one bin per side, for cell (8, 8)
+        raw[0, 3, side * bins + dist] = 30.0
+    boxes = decode_boxes(raw, points)
+    # centre (12, 12); left 1 and top 2 strides, right 3 and bottom 4 strides of 8 px
+    torch.testing.assert_close(boxes[0, 3], torch.tensor([4.0, -4.0, 36.0, 44.0]))
+    # uniform logits: every side at the middle distance (bins - 1) / 2 = 2.5 strides
+    torch.testing.assert_close(boxes[0, 0], torch.tensor([-16.0, -16.0, 24.0, 24.0]))
+
+
+def test_distribution_focal_loss_learns_the_distance() -> None:
+    """Minimising the loss over free logits puts the expected distance on the target, between bins."""
+    points = grid_points(1, 1, 16, torch.device("cpu"))  # one cell, centre (8, 8)
+    target = torch.tensor([[8.0 - 16 * 1.3, 8.0 - 16 * 0.5, 8.0 + 16 * 2.75, 8.0 + 16 * 9.0]])
+    raw = torch.zeros(1, 4 * 8, requires_grad=True)
+    opt = torch.optim.Adam([raw], lr=0.1)
+    start = distribution_focal_loss(raw, points, target).item()
+    for _ in range(300):
+        opt.zero_grad()
+        distribution_focal_loss(raw, points, target).sum().backward()
+        opt.step()
+    # the bottom side (9 strides) lies beyond the last bin (7) and is clamped to it
+    torch.testing.assert_close(side_distances(raw.detach())[0], torch.tensor([1.3, 0.5, 2.75, 7.0]),
+                               atol=0.02, rtol=0)
+    assert distribution_focal_loss(raw, points, target).item() < start
+
+
+def test_box_bins_train_and_report_their_loss() -> None:
+    torch.manual_seed(0)
+    model = build_model(num_classes=3, widths=(8, 16, 16, 32, 32), depths=(1, 1, 1, 1), neck_channels=16,
+                        head_convs=1, block="dense", box_bins=8)
+    cls, box, points = model.forward_raw(torch.rand(1, 3, 64, 64))
+    assert box.shape[-1] == 32
+    gt = torch.tensor([[[10.0, 12.0, 40.0, 30.0]]])
+    losses = detection_loss(cls, box, points, gt, torch.tensor([[1]]), torch.tensor([[True]]), LossWeights())
+    assert losses["dfl"] > 0 and torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    assert model.heads[0].box_pred.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="box_bins"):
+        build_model(num_classes=3, box_bins=1)
 
 
 @pytest.mark.parametrize("block", BLOCKS)
@@ -111,8 +157,9 @@ def test_shipped_config_loads_with_every_field_set() -> None:
         (["train.lr=fast"], "expected float"),
         (["train.epochs"], "section.key=value"),
         (["model.block=sparse"], "model.block must be one of dwsep, dense"),
+        (["model.box_bins=1"], r"model.box_bins must be 0 \(YOLOX coding\) or in \[2, 64\]"),
     ],
-    ids=["unknown-field", "unknown-section", "bad-size", "bad-type", "no-value", "unknown-block"],
+    ids=["unknown-field", "unknown-section", "bad-size", "bad-type", "no-value", "unknown-block", "one-bin"],
 )
 def test_bad_config_is_a_config_error(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
