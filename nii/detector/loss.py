@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import box_iou, complete_box_iou_loss
 
-from nii.detector.model import decode_boxes
+from nii.detector.model import cell_centres, decode_boxes
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def assign(scores: Tensor, pred_xyxy: Tensor, points: Tensor, gt_xyxy: Tensor, g
     if g == 0:
         return torch.zeros_like(scores), torch.zeros_like(pred_xyxy), torch.zeros(b, n, dtype=torch.bool)
     stride = points[:, 2]
-    centre = points[:, :2] + 0.5 * points[:, 2:]  # [N,2] cell centres
+    centre = cell_centres(points)  # [N,2]
     cx, cy = centre[:, 0].view(1, 1, n), centre[:, 1].view(1, 1, n)
     x1, y1, x2, y2 = (gt_xyxy[..., i : i + 1] for i in range(4))  # [B,G,1]
     inside = (cx > x1) & (cx < x2) & (cy > y1) & (cy < y2)
@@ -135,9 +135,8 @@ def distribution_focal_loss(raw: Tensor, points: Tensor, target_xyxy: Tensor) ->
     raw (Tensor[P,4n]) logits, points (Tensor[P,3]) and target_xyxy (Tensor[P,4]) of P positive points
     -> Tensor[P]."""
     bins = raw.shape[-1] // 4
-    stride = points[:, 2:]
-    centre = points[:, :2] + 0.5 * stride
-    dist = torch.cat((centre - target_xyxy[:, :2], target_xyxy[:, 2:] - centre), -1) / stride
+    centre = cell_centres(points)
+    dist = torch.cat((centre - target_xyxy[:, :2], target_xyxy[:, 2:] - centre), -1) / points[:, 2:]
     dist = dist.clamp(0, bins - 1 - 1e-3)
     logp = raw.unflatten(-1, (4, bins)).log_softmax(-1)  # [P,4,n]
     left = dist.floor().long()

@@ -215,6 +215,11 @@ def grid_points(h: int, w: int, stride: int, device: torch.device) -> Tensor:
     return torch.cat((xy, torch.full_like(xy[:, :1], float(stride))), 1)
 
 
+def cell_centres(points: Tensor) -> Tensor:
+    """points (Tensor[N,3]) (x, y, stride) of grid cell corners -> their centres, Tensor[N,2] pixels."""
+    return points[:, :2] + 0.5 * points[:, 2:]
+
+
 def decode_boxes(raw: Tensor, points: Tensor) -> Tensor:
     """Box coding by the width of ``raw``: 4 is YOLOX's, centre = (cell + 0.5 + d) * stride and
     size = exp(log wh) * stride; 4 * n is a distribution per side (``side_distances``).
@@ -224,7 +229,7 @@ def decode_boxes(raw: Tensor, points: Tensor) -> Tensor:
     """
     stride = points[:, 2:]
     if raw.shape[-1] > 4:
-        centre = points[:, :2] + 0.5 * stride
+        centre = cell_centres(points)
         dist = side_distances(raw) * stride
         return torch.cat((centre - dist[..., :2], centre + dist[..., 2:]), -1)
     centre = points[:, :2] + (raw[..., :2] + 0.5) * stride

@@ -186,8 +186,9 @@ def write_plot(csv_path: Path, png_path: Path) -> None:
     epochs = [int(r["epoch"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for key in ("loss", "cls", "box", "dfl"):
-        if any(float(r.get(key) or 0) for r in rows):  # a run without distance bins logs dfl 0
-            ax1.plot(epochs, [float(r.get(key) or 0) for r in rows], label=key)
+        values = [float(r.get(key) or 0) for r in rows]
+        if any(values):  # a run without distance bins logs dfl 0 (an older log has no dfl column)
+            ax1.plot(epochs, values, label=key)
     ax1.set_xlabel("epoch")
     ax1.set_title("training loss")
     ax1.legend()
@@ -275,6 +276,10 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
         log.info("resuming %s at epoch %d of %d", last_path, start_epoch, planned)
     elif csv_path.exists():
         csv_path.unlink()
+    log_fields = LOG_FIELDS
+    if csv_path.exists():  # a resumed run keeps its log's columns (an older log has no dfl)
+        with open(csv_path, newline="") as fh:
+            log_fields = tuple(next(csv.reader(fh), LOG_FIELDS))
 
     size = t_cfg.input_size
     dataset = DetectionDataset(train_set.samples, size, TrainTransform(cfg.augment, size, t_cfg.crop_size),
@@ -336,12 +341,8 @@ def train(cfg: Config, *, resume: bool = False, init: Path | None = None,
                "map50_95": round(metrics["map50_95"], 4) if metrics else "", "seconds": round(seconds, 1),
                "images_per_s": round(ips, 2)}
         new_file = not csv_path.exists()
-        fields = LOG_FIELDS
-        if not new_file:  # a resumed run keeps its log's columns (an older log has no dfl)
-            with open(csv_path, newline="") as fh:
-                fields = tuple(next(csv.reader(fh), LOG_FIELDS))
         with open(csv_path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=log_fields, extrasaction="ignore")
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
