@@ -646,6 +646,10 @@ def _add_tune_policy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-misdeclared", type=float, default=0.0,
                    help="floor on the share of misdeclared parcels referred or held, reached at the "
                    "expense of compliant parcels released (default 0: none)")
+    p.add_argument("--attenuation-keep", type=float, default=0.0,
+                   help="on parcels with dual-energy readings, ask each class's detections for the least "
+                   "peak attenuation this share of its true detections reach, e.g. 0.99 (default 0: keep "
+                   "the policy's own levels)")
     p.set_defaults(func=_run_tune_policy)
 
 
@@ -656,13 +660,16 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     from nii.triage.policy import DEFAULT_POLICY_PATH
     from nii.triage.tune import collect, tune_floors, write_tuned_policy
 
+    if not 0.0 <= args.attenuation_keep <= 1.0:
+        raise UsageError(f"--attenuation-keep must lie in [0, 1], got {args.attenuation_keep:g}")
     detector = load_detector(args.model, threads=args.threads)
     # Decide as triage will with this model: its card's look-alikes (and recall) where the policy has none.
     policy = load_policy(args.policy)
     policy = dataclasses.replace(policy, comparison=compare_settings(policy, detector))
     parcels = collect(args.data, detector, policy, limit=args.limit, progress=True)
     result = tune_floors(parcels, policy, list(detector.classes), thresholds=detector.thresholds,
-                         min_prohibited=args.min_prohibited, min_misdeclared=args.min_misdeclared)
+                         min_prohibited=args.min_prohibited, min_misdeclared=args.min_misdeclared,
+                         attenuation_keep=args.attenuation_keep or None)
     target = "" if args.min_prohibited is None else f", --min-prohibited {args.min_prohibited:g}"
     target += f", --min-misdeclared {args.min_misdeclared:g}" if args.min_misdeclared else ""
     note = f"{result.parcels} parcels of {args.data}{target}, model {detector.sha256[:12]}"
@@ -672,6 +679,8 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
     print(f"before: {_shares_line(result.before)}")
     print(f"after:  {_shares_line(result.after)}")
     print("floors: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(result.policy.min_score_by_class.items())))
+    least = result.policy.comparison.min_attenuation
+    print("least attenuation: " + (", ".join(f"{k} {v:.1f}" for k, v in sorted(least.items())) or "none"))
     print(f"wrote {args.out} (version {args.version})")
 
 

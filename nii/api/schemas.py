@@ -125,7 +125,7 @@ class CasePublic(BaseModel):
         r = case.result or {}
         comparison = None
         if case.result is not None:
-            comparison = {k: r.get(k) for k in ("lines", "findings", "material")}
+            comparison = {k: r.get(k) for k in ("lines", "findings", "material", "discounted")}
         return cls(
             id=case.id,
             station_id=case.station_id,

@@ -81,6 +81,12 @@ class CompareSettings:
     # min_unit_value_usd, and a unit mass outside its range is `unit_weight_atypical` (no tolerance on
     # top: the learned margin is in the range). Empty: the taxonomy's generic figures alone.
     references: Mapping[str, Reference] = field(default_factory=dict)
+    # Detector class -> least peak high-energy log-attenuation (`box_attenuation`) a detection of it must
+    # show when the scan has dual-energy readings: a cartridge or a gun is dense metal, so a "bullet"
+    # whose box stops less than any real one does is discounted (recorded, not counted, a
+    # `detection_discounted` finding says so). Without readings, or for a class not given, every
+    # detection counts.
+    min_attenuation: Mapping[str, float] = field(default_factory=dict)
 
 
 def shortfall_chance(seen: int, declared: int, recall: float) -> float:
@@ -127,6 +133,21 @@ def _log_attenuation(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.
     ll = -np.log(np.maximum(low.astype(np.float32), 1.0) / 65535.0)
     lh = -np.log(np.maximum(high.astype(np.float32), 1.0) / 65535.0)
     return ll, lh
+
+
+def box_attenuation(high: np.ndarray, boxes: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """float32 [N]: per xyxy box (image pixels) of 16-bit high-energy readings [H, W], a high percentile
+    of -ln(reading / 65535) inside it: what the densest part of the object stops. A percentile rather
+    than the maximum, so that a few noisy pixels do not count; 0 for a box outside the image."""
+    h, w = high.shape
+    out = np.zeros(len(boxes), np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, np.float64).reshape(-1, 4)):
+        x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+        x1, y1 = min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
+        if x1 > x0 and y1 > y0:
+            least = np.percentile(high[y0:y1, x0:x1], 100.0 - percentile)  # the most attenuated readings
+            out[i] = -math.log(max(float(least), 1.0) / 65535.0)
+    return out
 
 
 def material_from_raw(low: np.ndarray, high: np.ndarray, settings: CompareSettings) -> MaterialProfile:
@@ -201,6 +222,7 @@ class Seen:
     score: float
     xyxy: tuple[float, float, float, float]
     weak: bool = False  # below the model's own threshold: reported because the policy's floor is lower
+    attenuation: float | None = None  # `box_attenuation` of its box when the scan has dual-energy readings
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,18 +271,20 @@ class Comparison:
     taxonomy_version: str
     # Detections per class, a look-alike counted as the declared class it was read as.
     counts: dict[str, int] = field(default_factory=dict)
+    discounted: tuple[Seen, ...] = ()  # less dense than their class can be: recorded, not counted
 
     def to_json(self) -> dict:
+        def seen(d: Seen) -> dict:
+            out = {"class_name": d.class_name, "score": round(d.score, 3),
+                   "xyxy": [round(v, 1) for v in d.xyxy]}
+            if d.attenuation is not None:
+                out["attenuation"] = round(d.attenuation, 2)
+            return out
+
         return {
             "lines": [x.to_json() for x in self.lines],
-            "detections": [
-                {
-                    "class_name": d.class_name,
-                    "score": round(d.score, 3),
-                    "xyxy": [round(v, 1) for v in d.xyxy],
-                }
-                for d in self.detections
-            ],
+            "detections": [seen(d) for d in self.detections],
+            "discounted": [seen(d) for d in self.discounted],
             "findings": [f.to_json() for f in self.findings],
             "material": None if self.material is None else self.material.to_json(),
             "taxonomy_version": self.taxonomy_version,
@@ -368,9 +392,12 @@ def compare(
     taxonomy = taxonomy or load_taxonomy()
     settings = settings or CompareSettings()
     cats = taxonomy.categories
+    discounted = tuple(d for d in detections if too_light(d, settings))
     detections, findings = _same_objects(
-        detections, cats, settings.same_object_iou, settings.same_object_within
+        [d for d in detections if not too_light(d, settings)], cats, settings.same_object_iou,
+        settings.same_object_within,
     )
+    findings = [_discounted_finding(d, settings) for d in discounted] + findings
     counts = Counter(d.class_name for d in detections)
     best_score: dict[str, float] = {}
     for d in detections:
@@ -474,7 +501,24 @@ def compare(
     if material is not None:
         findings += _material_findings(material, declaration, lines, counts, taxonomy, settings)
     return Comparison(
-        tuple(lines), tuple(detections), tuple(findings), material, taxonomy.version, dict(counts)
+        tuple(lines), tuple(detections), tuple(findings), material, taxonomy.version, dict(counts), discounted
+    )
+
+
+def too_light(d: Seen, settings: CompareSettings) -> bool:
+    """The detection's box attenuates less than its class's least (`min_attenuation`): not counted."""
+    least = settings.min_attenuation.get(d.class_name)
+    return least is not None and d.attenuation is not None and d.attenuation < least
+
+
+def _discounted_finding(d: Seen, settings: CompareSettings) -> Finding:
+    least = settings.min_attenuation[d.class_name]
+    return Finding(
+        "detection_discounted",
+        f"{d.class_name} (score {d.score:.2f}) not counted: its densest part attenuates {d.attenuation:.2f} "
+        f"(high-energy log-attenuation), a real {d.class_name} at least {least:.1f}",
+        d.class_name,
+        score=d.score,
     )
 
 

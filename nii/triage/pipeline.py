@@ -26,6 +26,7 @@ from nii.matching.compare import (
     Comparison,
     MaterialProfile,
     Seen,
+    box_attenuation,
     compare,
     material_from_false_colour,
     material_from_raw,
@@ -142,19 +143,26 @@ def detect(detector: DetectorLike, image: np.ndarray, policy: Policy, own: Mappi
     return detector.detect(image, score_threshold=min(floors.values()), flips=policy.flips)
 
 
-def detections_to_seen(detections: Detections, policy: Policy,
-                       own: Mapping[str, float] | None = None) -> tuple[Seen, ...]:
+def detections_to_seen(detections: Detections, policy: Policy, own: Mapping[str, float] | None = None,
+                       attenuation: np.ndarray | None = None) -> tuple[Seen, ...]:
     """Detections kept by the policy's floors, as plain records; those below the detector's ``own``
-    thresholds (reported because a floor lies lower) are marked weak."""
+    thresholds (reported because a floor lies lower) are marked weak. ``attenuation``: float32 [N],
+    each detection's `box_attenuation` (scans with dual-energy readings)."""
     own = own or {}
+    atts = [None] * len(detections.scores) if attenuation is None else attenuation.tolist()
     out = []
-    for box, score, name in zip(
-        detections.xyxy.tolist(), detections.scores.tolist(), detections.class_names, strict=True
+    for box, score, name, att in zip(
+        detections.xyxy.tolist(), detections.scores.tolist(), detections.class_names, atts, strict=True
     ):
         model = own.get(name, 0.0)
         if score >= policy.detection_threshold(name, model):
-            out.append(Seen(name, float(score), tuple(float(v) for v in box), score < model))
+            out.append(Seen(name, float(score), tuple(float(v) for v in box), score < model, att))
     return tuple(out)
+
+
+def scan_attenuation(scan: Scan, detections: Detections) -> np.ndarray | None:
+    """`box_attenuation` of each detection when the scan has dual-energy readings, else None."""
+    return None if scan.raw_high is None else box_attenuation(scan.raw_high, detections.xyxy)
 
 
 def compare_settings(policy: Policy, detector: object) -> CompareSettings:
@@ -185,7 +193,8 @@ def triage(
     policy = policy or load_policy()
     taxonomy = taxonomy or load_taxonomy()
     own = getattr(detector, "thresholds", None) or {}
-    seen = detections_to_seen(detect(detector, scan.rgb, policy, own), policy, own)
+    detections = detect(detector, scan.rgb, policy, own)
+    seen = detections_to_seen(detections, policy, own, scan_attenuation(scan, detections))
     comparison = compare(
         declaration,
         seen,

@@ -107,6 +107,7 @@ class _Comparison(BaseModel):
     same_object_iou: Annotated[float, Field(gt=0, le=1)] | None = None
     same_object_within: Annotated[float, Field(gt=0, le=1)] | None = None
     references: dict[str, _ReferenceIn] = {}
+    min_attenuation: dict[str, Annotated[float, Field(ge=0, le=12)]] = {}
 
 
 class _PolicyIn(BaseModel):

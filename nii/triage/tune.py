@@ -6,25 +6,37 @@ seconds. The search is coordinate ascent over classes: it maximises (misdeclared
 released) once the share of prohibited parcels stopped reaches a floor (by default: where the starting
 policy had it) and, when asked, the share of misdeclared parcels flagged reaches another; until then
 the share still short of its floor, prohibited first. Floors of prohibited and dangerous-goods classes
-only go down from the detector's thresholds, those of other classes either way. Tune on validation
-parcels, then measure the tuned policy on a test folder with another seed (`nii eval-triage --policy`).
+only go down from the detector's thresholds, those of other classes either way. Before the search, on
+parcels with dual-energy readings, it can measure per class the least attenuation a true detection
+shows (`attenuation_minima`), which the policy then asks of every detection. Tune on validation parcels,
+then measure the tuned policy on a test folder with another seed (`nii eval-triage --policy`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from nii.errors import NiiError
-from nii.matching.compare import MaterialProfile, compare
+from nii.matching.compare import MaterialProfile, Seen, compare, too_light
 from nii.matching.declaration import Declaration, parse_declaration
 from nii.matching.taxonomy import Group, Taxonomy, load_taxonomy
 from nii.runtime.detector import Detections
+from nii.runtime.postprocess import box_iou
 from nii.triage.evaluate import Shares, ground_truth, group_shares, read_records
-from nii.triage.pipeline import DetectorLike, detections_to_seen, load_scan, material_profile
+from nii.triage.pipeline import (
+    DetectorLike,
+    detections_to_seen,
+    load_scan,
+    material_profile,
+    scan_attenuation,
+)
 from nii.triage.policy import Policy, write_policy
 
 log = logging.getLogger(__name__)
@@ -45,6 +57,8 @@ class Parcel:
     material: MaterialProfile
     sha256: str
     truth: Counter[str]  # ground-truth objects per detector class
+    attenuation: np.ndarray | None = None  # float32 [N]: `box_attenuation` per detection (dual energy)
+    matched: np.ndarray | None = None  # bool [N]: the detection boxes a ground-truth object of its class
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +90,45 @@ def collect(data: Path, detector: DetectorLike, policy: Policy, *, limit: int | 
         except (NiiError, KeyError) as exc:
             log.warning("parcel %s: skipped (%s)", name, exc)
             continue
-        out.append(Parcel(name, frozenset(record["ground_truth"]["labels"]), declaration,
-                          detector.detect(scan.rgb, score_threshold=lowest, flips=policy.flips),
+        detections = detector.detect(scan.rgb, score_threshold=lowest, flips=policy.flips)
+        boxes = truth.get(name)
+        out.append(Parcel(name, frozenset(record["ground_truth"]["labels"]), declaration, detections,
                           material_profile(scan, policy), scan.sha256,
-                          Counter(truth[name].class_names if name in truth else ())))
+                          Counter(boxes.class_names if boxes is not None else ()),
+                          scan_attenuation(scan, detections),
+                          None if boxes is None else matched(detections, boxes)))
     return out
+
+
+def matched(detections: Detections, truth: Detections, iou: float = 0.5) -> np.ndarray:
+    """bool [N]: each detection overlaps a ground-truth box of its class by at least `iou`."""
+    out = np.zeros(len(detections.scores), bool)
+    names = np.asarray(truth.class_names)
+    for i, (box, name) in enumerate(zip(detections.xyxy, detections.class_names, strict=True)):
+        same = truth.xyxy[names == name]
+        out[i] = len(same) > 0 and float(box_iou(box, same).max()) >= iou
+    return out
+
+
+def attenuation_minima(parcels: list[Parcel], keep: float = 0.99, min_support: int = 20) -> dict[str, float]:
+    """Per detector class, the least peak attenuation that `keep` of its true detections (any score the
+    parcels were collected at, on parcels with dual-energy readings) reach, rounded down to 0.1: what a
+    detection of that class must show to count, whatever floor is chosen. Classes with fewer than
+    `min_support` true detections get none."""
+    values: dict[str, list[float]] = {}
+    for p in parcels:
+        if p.attenuation is None or p.matched is None:
+            continue
+        for name, att, hit in zip(p.detections.class_names, p.attenuation.tolist(), p.matched.tolist(),
+                                  strict=True):
+            if hit:
+                values.setdefault(name, []).append(att)
+    return {name: math.floor(float(np.quantile(v, 1.0 - keep)) * 10) / 10
+            for name, v in sorted(values.items()) if len(v) >= min_support}
+
+
+def _seen(p: Parcel, policy: Policy) -> tuple[Seen, ...]:
+    return detections_to_seen(p.detections, policy, attenuation=p.attenuation)
 
 
 def measured_recall(parcels: list[Parcel], policy: Policy) -> dict[str, float]:
@@ -89,7 +137,7 @@ def measured_recall(parcels: list[Parcel], policy: Policy) -> dict[str, float]:
     found: Counter[str] = Counter()
     present: Counter[str] = Counter()
     for p in parcels:
-        seen = Counter(s.class_name for s in detections_to_seen(p.detections, policy))
+        seen = Counter(s.class_name for s in _seen(p, policy) if not too_light(s, policy.comparison))
         for name, n in p.truth.items():
             present[name] += n
             found[name] += min(n, seen[name])
@@ -102,8 +150,8 @@ def shares(parcels: list[Parcel], policy: Policy, taxonomy: Taxonomy) -> Shares:
     settings = replace(policy.comparison, recall=measured_recall(parcels, policy))
     rows = []
     for p in parcels:
-        comparison = compare(p.declaration, detections_to_seen(p.detections, policy), taxonomy=taxonomy,
-                             material=p.material, settings=settings)
+        comparison = compare(p.declaration, _seen(p, policy), taxonomy=taxonomy, material=p.material,
+                             settings=settings)
         rows.append((p.labels, str(policy.decide(comparison.findings, p.sha256).outcome)))
     return group_shares(rows)
 
@@ -120,8 +168,11 @@ def _objective(s: Shares, min_prohibited: float, min_misdeclared: float) -> floa
 def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
                 thresholds: Mapping[str, float] | None = None, min_prohibited: float | None = None,
                 min_misdeclared: float = 0.0, floors: tuple[float, ...] = FLOORS,
-                rounds: int = 2) -> TuneResult:
-    """Coordinate ascent over per-class detection floors (`detection.by_class` of the policy).
+                rounds: int = 2, attenuation_keep: float | None = None) -> TuneResult:
+    """Coordinate ascent over per-class detection floors (`detection.by_class` of the policy), with the
+    least attenuation per class (`attenuation_minima` keeping ``attenuation_keep`` of the true
+    detections, e.g. 0.99; None: the policy's own) set first, so that the floors are chosen for the
+    detections that will count.
 
     ``thresholds`` are the detector's own (its card's), which the parcels' detections may lie below
     (`collect`); the tuned policy states every class's floor. Floors of the taxonomy's prohibited and
@@ -140,7 +191,10 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
     before = shares(parcels, best, taxonomy)
     if min_prohibited is None:
         min_prohibited = before[0] if before[0] is not None else 0.0
-    best_score = _objective(before, min_prohibited, min_misdeclared)
+    if attenuation_keep is not None and (minima := attenuation_minima(parcels, attenuation_keep)):
+        best = replace(best, comparison=replace(best.comparison, min_attenuation=minima))
+        log.info("least attenuation: %s", minima)
+    best_score = _objective(shares(parcels, best, taxonomy), min_prohibited, min_misdeclared)
     steps = []
     for _ in range(rounds):
         changed = False
@@ -168,5 +222,7 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
 def write_tuned_policy(source: Path, policy: Policy, version: str, out: Path, note: str) -> None:
     """Copy the policy YAML at `source` with the tuned floors (and the recall they give) and a new version."""
     floors = {k: float(v) for k, v in sorted(policy.min_score_by_class.items())}
-    sections = {"detection": {"by_class": floors}, "comparison": {"recall": dict(policy.comparison.recall)}}
+    least = {k: float(v) for k, v in sorted(policy.comparison.min_attenuation.items())}
+    comparison = {"recall": dict(policy.comparison.recall), "min_attenuation": least}
+    sections = {"detection": {"by_class": floors}, "comparison": comparison}
     write_policy(source, out, version, f"`nii tune-policy`, detection floors: {note}", sections)

@@ -10,6 +10,7 @@ from nii.matching.compare import (
     MaterialCode,
     Reference,
     Seen,
+    box_attenuation,
     compare,
     material_from_false_colour,
     material_from_raw,
@@ -251,3 +252,25 @@ def test_metal_unexplained_and_heavy_parcel() -> None:
         _declaration(("claw hammer", 1, 2.0, 10)), _seen("hammer"), material=material, settings=settings
     )
     assert not {"metal_unexplained", "mass_exceeds_declared"} & {f.code for f in fine.findings}
+
+
+def test_a_detection_less_dense_than_its_class_is_discounted() -> None:
+    high = np.full((100, 100), 65535, np.uint16)
+    high[20:30, 20:30] = int(65535 * np.exp(-3.0))  # a cartridge: log-attenuation 3
+    high[60:90, 60:90] = int(65535 * np.exp(-0.5))  # a paperback
+    att = box_attenuation(high, np.array([[15, 15, 35, 35], [55, 55, 95, 95], [200, 200, 210, 210]]))
+    assert att.tolist() == pytest.approx([3.0, 0.5, 0.0], abs=0.01)  # the last box lies outside
+    settings = CompareSettings(min_attenuation={"bullet": 2.2})
+    seen = (Seen("bullet", 0.5, (15, 15, 35, 35), attenuation=float(att[0])),
+            Seen("bullet", 0.6, (55, 55, 95, 95), attenuation=float(att[1])))
+    c = compare(_declaration(("book", 1, 0.4, 10)), seen, settings=settings)
+    assert [d.score for d in c.discounted] == [0.6] and [d.score for d in c.detections] == [0.5]
+    assert c.counts == {"bullet": 1} and ("detection_discounted", "bullet") in _codes(c)
+    assert c.to_json()["discounted"][0]["attenuation"] == 0.5
+    # Without readings, or for a class without a level, every detection counts.
+    no_readings = compare(_declaration(("book", 1, 0.4, 10)), (Seen("bullet", 0.6, (55, 55, 95, 95)),),
+                          settings=settings)
+    assert no_readings.counts == {"bullet": 1} and no_readings.discounted == ()
+    knife = Seen("knife", 0.6, (55, 55, 95, 95), attenuation=0.5)
+    other = compare(_declaration(("book", 1, 0.4, 10)), (knife,), settings=settings)
+    assert other.counts == {"knife": 1}

@@ -19,7 +19,7 @@ from nii.runtime.detector import Detections, Detector
 from nii.triage.evaluate import evaluate_triage, goods_only_labels, group_shares
 from nii.triage.pipeline import Scan, load_scan, triage
 from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
-from nii.triage.tune import Parcel, tune_floors, write_tuned_policy
+from nii.triage.tune import Parcel, attenuation_minima, tune_floors, write_tuned_policy
 from nii.types import CLASS_NAMES
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
@@ -238,6 +238,46 @@ def test_sample_scan_with_raw_channels() -> None:
     assert decision.outcome is Outcome.REFER
 
 
+
+def test_a_bullet_over_nothing_dense_is_not_counted_when_the_scan_has_readings() -> None:
+    # FakeDetector puts its first box at x 10-50, its second at 60-100; only the second lies on metal.
+    high = np.full((64, 128), 65535, np.uint16)
+    high[20:40, 70:90] = int(65535 * np.exp(-3.0))
+    rgb = np.full((64, 128, 3), 255, np.uint8)
+    scan = Scan("s1", "a" * 64, rgb, high.copy(), high)
+    declared = _declaration(("smartphone", 1, 0.2, 300.0))
+    policy = dataclasses.replace(NO_RANDOM, comparison=dataclasses.replace(
+        NO_RANDOM.comparison, min_attenuation={"bullet": 2.0}))
+    light = triage(scan, declared, FakeDetector(("bullet", 0.9), ("phone", 0.9)), policy=policy)
+    assert light.outcome is Outcome.RELEASE
+    assert [d.class_name for d in light.comparison.discounted] == ["bullet"]
+    assert "detection_discounted" in {r.code for r in light.reasons}
+    dense = triage(scan, declared, FakeDetector(("phone", 0.9), ("bullet", 0.9)), policy=policy)
+    assert dense.outcome is Outcome.HOLD and dense.comparison.discounted == ()
+    # The same bullet on a scan without readings counts.
+    assert triage(_scan(), declared, FakeDetector(("bullet", 0.9)), policy=policy).outcome is Outcome.HOLD
+
+
+def test_tune_floors_asks_each_class_for_the_attenuation_its_true_detections_show(tmp_path: Path) -> None:
+    shirt = ("t-shirt", 1, 0.2, 15.0)
+
+    def parcel(name: str, labels: set[str], att: float, truth: str = "") -> Parcel:
+        p = _parcel(name, labels, shirt, ("bullet", 0.8), truth=truth)
+        return dataclasses.replace(p, attenuation=np.array([att], np.float32),
+                                   matched=np.array([bool(truth)]))
+
+    parcels = [*(parcel(f"b{i}", {"prohibited_item"}, 2.5 + i / 10, truth="bullet") for i in range(20)),
+               *(parcel(f"c{i}", {"compliant"}, 1.0) for i in range(10))]  # bullets seen on paperbacks
+    assert attenuation_minima(parcels) == {"bullet": 2.5}
+    assert attenuation_minima(parcels[1:]) == {}  # 19 true detections are too few to measure on
+    result = tune_floors(parcels, NO_RANDOM, ["bullet"], min_prohibited=1.0, attenuation_keep=0.99)
+    assert result.before == (1.0, None, 0.0) and result.after == (1.0, None, 1.0)
+    assert result.policy.comparison.min_attenuation == {"bullet": 2.5}
+    assert tune_floors(parcels, NO_RANDOM, ["bullet"]).after == (1.0, None, 0.0)  # levels not asked for
+    out = tmp_path / "tuned.yaml"
+    write_tuned_policy(DEFAULT_POLICY_PATH, result.policy, "test-tuned", out, "unit test")
+    assert load_policy(out).comparison.min_attenuation == {"bullet": 2.5}
+
 def _mini_synth(folder: Path) -> None:
     (folder / "images").mkdir(parents=True)
     rows = [
@@ -428,3 +468,6 @@ def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.C
     assert "after:" in capsys.readouterr().out
     missing = str(tmp_path / "nothing")
     assert main(["tune-policy", "--data", missing, "--out", str(out), "--version", "t"]) == 2
+    assert main(["tune-policy", "--data", str(tmp_path / "synth"), "--out", str(out), "--version", "t",
+                 "--attenuation-keep", "1.5"]) == 2
+    assert "--attenuation-keep must lie in [0, 1]" in capsys.readouterr().err
