@@ -392,9 +392,10 @@ def compare(
     taxonomy = taxonomy or load_taxonomy()
     settings = settings or CompareSettings()
     cats = taxonomy.categories
-    discounted = tuple(d for d in detections if too_light(d, settings))
+    light = [too_light(d, settings) for d in detections]
+    discounted = tuple(d for d, out in zip(detections, light, strict=True) if out)
     detections, findings = _same_objects(
-        [d for d in detections if not too_light(d, settings)], cats, settings.same_object_iou,
+        [d for d, out in zip(detections, light, strict=True) if not out], cats, settings.same_object_iou,
         settings.same_object_within,
     )
     findings = [_discounted_finding(d, settings) for d in discounted] + findings
