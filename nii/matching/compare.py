@@ -130,9 +130,12 @@ def _log_attenuation(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.
     """(ll, lh) float32 [H, W]: -ln(transmission) of 16-bit readings (65535 = air)."""
     if low.shape != high.shape or low.ndim != 2:
         raise ValueError(f"low and high must be equal 2-D arrays, got {low.shape} and {high.shape}")
-    ll = -np.log(np.maximum(low.astype(np.float32), 1.0) / 65535.0)
-    lh = -np.log(np.maximum(high.astype(np.float32), 1.0) / 65535.0)
-    return ll, lh
+    return _neg_log(low), _neg_log(high)
+
+
+def _neg_log(readings: np.ndarray) -> np.ndarray:
+    """-ln(transmission) of 16-bit readings (65535 = air), float32; a reading of 0 counts as 1."""
+    return -np.log(np.maximum(np.asarray(readings, np.float32), 1.0) / 65535.0)
 
 
 def box_attenuation(high: np.ndarray, boxes: np.ndarray, percentile: float = 99.0) -> np.ndarray:
@@ -145,8 +148,7 @@ def box_attenuation(high: np.ndarray, boxes: np.ndarray, percentile: float = 99.
         x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
         x1, y1 = min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
         if x1 > x0 and y1 > y0:
-            least = np.percentile(high[y0:y1, x0:x1], 100.0 - percentile)  # the most attenuated readings
-            out[i] = -math.log(max(float(least), 1.0) / 65535.0)
+            out[i] = _neg_log(np.percentile(high[y0:y1, x0:x1], 100.0 - percentile))  # the darkest readings
     return out
 
 
