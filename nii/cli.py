@@ -672,6 +672,7 @@ def _run_tune_policy(args: argparse.Namespace) -> None:
                          attenuation_keep=args.attenuation_keep or None)
     target = "" if args.min_prohibited is None else f", --min-prohibited {args.min_prohibited:g}"
     target += f", --min-misdeclared {args.min_misdeclared:g}" if args.min_misdeclared else ""
+    target += f", --attenuation-keep {args.attenuation_keep:g}" if args.attenuation_keep else ""
     note = f"{result.parcels} parcels of {args.data}{target}, model {detector.sha256[:12]}"
     write_tuned_policy(args.policy or DEFAULT_POLICY_PATH, result.policy, args.version, args.out, note)
 

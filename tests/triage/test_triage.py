@@ -462,9 +462,9 @@ def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.C
     _mini_synth(tmp_path / "synth")
     out = tmp_path / "tuned.yaml"
     assert main(["tune-policy", "--data", str(tmp_path / "synth"), "--out", str(out), "--version", "t1",
-                 "--min-prohibited", "0.99"]) == 0
+                 "--min-prohibited", "0.99", "--attenuation-keep", "0.99"]) == 0
     assert load_policy(out).version == "t1"
-    assert "--min-prohibited 0.99, model" in out.read_text(encoding="utf-8").splitlines()[0]
+    assert "--min-prohibited 0.99, --attenuation-keep 0.99, model" in out.read_text(encoding="utf-8").splitlines()[0]
     assert "after:" in capsys.readouterr().out
     missing = str(tmp_path / "nothing")
     assert main(["tune-policy", "--data", missing, "--out", str(out), "--version", "t"]) == 2
