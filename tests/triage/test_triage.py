@@ -23,6 +23,7 @@ from nii.triage.tune import Parcel, attenuation_minima, tune_floors, write_tuned
 from nii.types import CLASS_NAMES
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_scans"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 class FakeDetector:
@@ -225,6 +226,19 @@ def test_bad_policy_file(tmp_path: Path) -> None:
             load_policy(path)
     path.write_text(text.replace("flips: []", "flips: [v, h]"), encoding="utf-8")
     assert load_policy(path).flips == ("v", "h")
+
+
+def test_the_policies_shipped_for_the_model_load_and_name_it() -> None:
+    # Floors and density levels are tuned for one model: shipping other weights means tuning again.
+    sha = Detector(DEFAULT_MODEL, threads=1, warmup=False).sha256[:6]
+    shipped = sorted(CONFIGS.glob("policy-*-nii-nano.yaml"))
+    assert len(shipped) >= 3
+    policies = [load_policy(path) for path in shipped]
+    assert len({p.version for p in policies}) == len(policies)
+    for policy in policies:
+        assert sha in policy.version
+        assert set(policy.min_score_by_class) == set(CLASS_NAMES)
+        assert set(policy.comparison.min_attenuation) <= set(CLASS_NAMES)
 
 
 def test_sample_scan_with_raw_channels() -> None:
@@ -464,7 +478,8 @@ def test_tune_policy_cli_with_the_shipped_model(tmp_path: Path, capsys: pytest.C
     assert main(["tune-policy", "--data", str(tmp_path / "synth"), "--out", str(out), "--version", "t1",
                  "--min-prohibited", "0.99", "--attenuation-keep", "0.99"]) == 0
     assert load_policy(out).version == "t1"
-    assert "--min-prohibited 0.99, --attenuation-keep 0.99, model" in out.read_text(encoding="utf-8").splitlines()[0]
+    header = out.read_text(encoding="utf-8").splitlines()[0]
+    assert "--min-prohibited 0.99, --attenuation-keep 0.99, model" in header
     assert "after:" in capsys.readouterr().out
     missing = str(tmp_path / "nothing")
     assert main(["tune-policy", "--data", missing, "--out", str(out), "--version", "t"]) == 2
