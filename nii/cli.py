@@ -615,6 +615,8 @@ def _run_eval_triage(args: argparse.Namespace) -> None:
         _print_row(label, c)
         if label in report.per_label_goods_only:
             _print_row("  goods w/o class", report.per_label_goods_only[label])
+        if label == "prohibited_item" and sum(report.prohibited_undeclared.values()):
+            _print_row("  not declared", report.prohibited_undeclared)
 
 
 def _print_row(label: str, c: dict[str, int]) -> None:

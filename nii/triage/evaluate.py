@@ -22,7 +22,7 @@ from nii.matching.declaration import parse_declaration
 from nii.runtime.detector import Detections
 from nii.triage.pipeline import DetectorLike, load_scan, triage
 from nii.triage.policy import Outcome, Policy, load_policy
-from nii.types import CLASS_NAMES, COMPLIANT, Misdeclaration
+from nii.types import CLASS_NAMES, COMPLIANT, PROHIBITED_CLASSES, Misdeclaration
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class TriageReport:
     # the same for the parcels whose line label falls only on goods without a detector class:
     # a scan shows those goods but no detector names them, so only the declaration can give them away
     per_label_goods_only: dict[str, dict[str, int]]
+    # the prohibited parcels whose declaration leaves a prohibited item off: only the scan can stop them
+    prohibited_undeclared: dict[str, int]
     prohibited_stopped: float | None  # share of prohibited parcels held or referred
     misdeclared_flagged: float | None  # share of misdeclared (not prohibited-only) parcels referred or held
     compliant_released: float | None  # share of compliant parcels released
@@ -53,6 +55,7 @@ class TriageReport:
 
     def to_json(self) -> dict:
         flagged = {label: round(flagged_share(c), 4) for label, c in self.per_label.items()}
+        hidden = self.prohibited_undeclared
         return {
             "data": self.data,
             "parcels": self.parcels,
@@ -62,6 +65,8 @@ class TriageReport:
             "compliant_released": _round(self.compliant_released),
             "per_label": self.per_label,
             "per_label_goods_only": self.per_label_goods_only,
+            "prohibited_undeclared": hidden,
+            "undeclared_prohibited_stopped": _round(flagged_share(hidden)) if sum(hidden.values()) else None,
             "flagged_share_per_label": flagged,
             "random_controls": self.random_controls,
             "reason_counts": self.reason_counts,
@@ -136,6 +141,11 @@ def goods_only_labels(contents: Sequence[dict]) -> frozenset[str]:
     return frozenset(label for label, ks in kinds.items() if not any(k in CLASS_NAMES for k in ks))
 
 
+def prohibited_undeclared(contents: Sequence[dict]) -> bool:
+    """Whether a parcel's ground-truth `contents` hold a prohibited item its declaration leaves off."""
+    return any(item["kind"] in PROHIBITED_CLASSES and not item.get("declared", True) for item in contents)
+
+
 def ground_truth(data: Path) -> dict[str, Detections]:
     """Ground-truth boxes of a synth folder as detections (score 1), per image file name."""
     try:
@@ -190,6 +200,7 @@ def evaluate_triage(
     records = read_records(data, limit)
     per_label: dict[str, Counter] = defaultdict(Counter)
     goods_only: dict[str, Counter] = defaultdict(Counter)
+    hidden: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     rows: list[tuple[frozenset[str], str]] = []
     timings, errors, controls = [], 0, 0
@@ -222,8 +233,11 @@ def evaluate_triage(
             labels = frozenset(record["ground_truth"]["labels"])
             for label in labels:
                 per_label[label][outcome] += 1
-            for label in goods_only_labels(record["ground_truth"].get("contents", ())) & labels:
+            contents = record["ground_truth"].get("contents", ())
+            for label in goods_only_labels(contents) & labels:
                 goods_only[label][outcome] += 1
+            if str(Misdeclaration.PROHIBITED_ITEM) in labels and prohibited_undeclared(contents):
+                hidden[outcome] += 1
             reasons.update({r.code for r in decision.reasons})
             rows.append((labels, outcome))
             if out is not None:
@@ -237,6 +251,7 @@ def evaluate_triage(
         errors=errors,
         per_label=_tally(per_label),
         per_label_goods_only=_tally(goods_only),
+        prohibited_undeclared={str(o): hidden[str(o)] for o in Outcome},
         prohibited_stopped=prohibited,
         misdeclared_flagged=misdeclared,
         compliant_released=compliant,

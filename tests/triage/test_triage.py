@@ -16,7 +16,7 @@ from nii.errors import ConfigError
 from nii.matching.compare import Finding, MaterialProfile
 from nii.matching.declaration import parse_declaration, read_declaration
 from nii.runtime.detector import Detections, Detector
-from nii.triage.evaluate import evaluate_triage, goods_only_labels, group_shares
+from nii.triage.evaluate import evaluate_triage, goods_only_labels, group_shares, prohibited_undeclared
 from nii.triage.pipeline import Scan, load_scan, triage
 from nii.triage.policy import DEFAULT_POLICY_PATH, Outcome, load_policy
 from nii.triage.tune import Parcel, attenuation_minima, tune_floors, write_tuned_policy
@@ -304,6 +304,7 @@ def _mini_synth(folder: Path) -> None:
         ),
         ("p2.png", [("phone case", 1, 0.2, 300.0)], [("phone", [10, 10, 40, 60])], ["misdescribed"]),
     ]
+    contents = {"p1.png": [_item("clothes"), _item("knife", declared=False)]}
     images, annotations = [], []
     with (folder / "declarations.jsonl").open("w", encoding="utf-8") as fh:
         for i, (name, lines, boxes, labels) in enumerate(rows):
@@ -324,7 +325,7 @@ def _mini_synth(folder: Path) -> None:
                     {
                         "file_name": name,
                         "declaration": declaration,
-                        "ground_truth": {"labels": labels, "contents": []},
+                        "ground_truth": {"labels": labels, "contents": contents.get(name, [])},
                     }
                 )
                 + "\n"
@@ -342,13 +343,16 @@ def test_eval_triage_oracle_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert report.prohibited_stopped == 1.0 and report.misdeclared_flagged == 1.0
     assert report.compliant_released == 1.0
     assert report.per_label["prohibited_item"] == {"release": 0, "refer": 0, "hold": 1}
+    assert report.prohibited_undeclared == {"release": 0, "refer": 0, "hold": 1}  # the knife is not declared
     out = tmp_path / "report.json"
     lines = tmp_path / "decisions.jsonl"
     assert main(["eval-triage", "--data", str(tmp_path / "synth"), "--oracle", "--json", str(out),
                  "--decisions", str(lines)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert {"prohibited_stopped", "misdeclared_flagged", "compliant_released", "per_label"} <= set(data)
-    assert data["per_label_goods_only"] == {}  # the mini set has no ground-truth contents
+    assert data["per_label_goods_only"] == {}  # no line label falls on goods alone
+    assert data["undeclared_prohibited_stopped"] == 1.0
+    assert "  not declared" in capsys.readouterr().out
     parcels = [json.loads(line) for line in lines.read_text(encoding="utf-8").splitlines()]
     held = [p for p in parcels if "prohibited_item" in p["labels"]]
     assert len(parcels) == 3 and len(held) == 1 and held[0]["decision"] == "hold"
@@ -363,6 +367,12 @@ def test_eval_triage_oracle_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
 def _item(kind: str, **flags: object) -> dict:
     return {"kind": kind, "declared": True, "misdescribed": False, "undervalued": False,
             "declared_quantity": None, **flags}
+
+
+def test_a_prohibited_item_counts_as_hidden_only_when_the_declaration_leaves_it_off() -> None:
+    assert prohibited_undeclared([_item("clothes"), _item("bullet", declared=False)])
+    assert not prohibited_undeclared([_item("gun"), _item("battery", declared=False)])  # declared gun
+    assert not prohibited_undeclared([])
 
 
 def test_goods_only_labels_name_line_labels_no_detector_class_can_show() -> None:
