@@ -40,7 +40,8 @@ class TriageReport:
     # the same for the parcels whose line label falls only on goods without a detector class:
     # a scan shows those goods but no detector names them, so only the declaration can give them away
     per_label_goods_only: dict[str, dict[str, int]]
-    # the prohibited parcels whose declaration leaves a prohibited item off: only the scan can stop them
+    # the prohibited parcels whose declaration leaves a prohibited item off or misdescribes it: only
+    # the scan can stop them
     prohibited_undeclared: dict[str, int]
     prohibited_stopped: float | None  # share of prohibited parcels held or referred
     misdeclared_flagged: float | None  # share of misdeclared (not prohibited-only) parcels referred or held
@@ -142,8 +143,12 @@ def goods_only_labels(contents: Sequence[dict]) -> frozenset[str]:
 
 
 def prohibited_undeclared(contents: Sequence[dict]) -> bool:
-    """Whether a parcel's ground-truth `contents` hold a prohibited item its declaration leaves off."""
-    return any(item["kind"] in PROHIBITED_CLASSES and not item.get("declared", True) for item in contents)
+    """Whether a parcel's ground-truth `contents` hold a prohibited item its declaration leaves off or
+    describes as something else (a gun declared as a toy)."""
+    return any(
+        item["kind"] in PROHIBITED_CLASSES and (not item.get("declared", True) or item.get("misdescribed"))
+        for item in contents
+    )
 
 
 def ground_truth(data: Path) -> dict[str, Detections]:

@@ -369,9 +369,10 @@ def _item(kind: str, **flags: object) -> dict:
             "declared_quantity": None, **flags}
 
 
-def test_a_prohibited_item_counts_as_hidden_only_when_the_declaration_leaves_it_off() -> None:
+def test_a_prohibited_item_counts_as_hidden_when_the_declaration_leaves_it_off_or_misnames_it() -> None:
     assert prohibited_undeclared([_item("clothes"), _item("bullet", declared=False)])
     assert not prohibited_undeclared([_item("gun"), _item("battery", declared=False)])  # declared gun
+    assert prohibited_undeclared([_item("gun", misdescribed=True)])  # declared as a toy
     assert not prohibited_undeclared([])
 
 
