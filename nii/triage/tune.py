@@ -191,10 +191,12 @@ def tune_floors(parcels: list[Parcel], policy: Policy, classes: list[str], *,
     before = shares(parcels, best, taxonomy)
     if min_prohibited is None:
         min_prohibited = before[0] if before[0] is not None else 0.0
+    levelled = before
     if attenuation_keep is not None and (minima := attenuation_minima(parcels, attenuation_keep)):
         best = replace(best, comparison=replace(best.comparison, min_attenuation=minima))
+        levelled = shares(parcels, best, taxonomy)  # the search starts from the levels in place
         log.info("least attenuation: %s", minima)
-    best_score = _objective(shares(parcels, best, taxonomy), min_prohibited, min_misdeclared)
+    best_score = _objective(levelled, min_prohibited, min_misdeclared)
     steps = []
     for _ in range(rounds):
         changed = False

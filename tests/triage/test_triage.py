@@ -252,7 +252,6 @@ def test_sample_scan_with_raw_channels() -> None:
     assert decision.outcome is Outcome.REFER
 
 
-
 def test_a_bullet_over_nothing_dense_is_not_counted_when_the_scan_has_readings() -> None:
     # FakeDetector puts its first box at x 10-50, its second at 60-100; only the second lies on metal.
     high = np.full((64, 128), 65535, np.uint16)
@@ -291,6 +290,7 @@ def test_tune_floors_asks_each_class_for_the_attenuation_its_true_detections_sho
     out = tmp_path / "tuned.yaml"
     write_tuned_policy(DEFAULT_POLICY_PATH, result.policy, "test-tuned", out, "unit test")
     assert load_policy(out).comparison.min_attenuation == {"bullet": 2.5}
+
 
 def _mini_synth(folder: Path) -> None:
     (folder / "images").mkdir(parents=True)
