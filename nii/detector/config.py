@@ -93,7 +93,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA decay per step (ramped up over the first ~1000 steps)
     grad_clip: float = 10.0  # max gradient norm
     freeze: int = 0  # leading backbone parts kept fixed: 0 none, 1 the stem, 2 also the stride-4 stage ... 5
-    bf16: bool = False  # forward in bfloat16 autocast (CPU AMX); weights, loss and optimizer stay float32
+    bf16: bool = False  # bfloat16 forward autocast (CPU AMX; float32 without native bf16); weights float32
     compile: bool = False  # torch.compile the training forward (inductor; needs a C++ compiler; ~1.5 min)
     num_workers: int = 0  # data-loader worker processes (0: the main process; fastest on 2 cores)
     cache_images: bool = True  # keep decoded training images in RAM at the served scale (~0.6 MB each)

@@ -15,7 +15,16 @@ from nii.detector.checkpoint import load_checkpoint
 from nii.detector.config import load_config
 from nii.detector.loss import LossWeights
 from nii.detector.model import Detector, freeze_backbone
-from nii.detector.train import EMA, _param_groups, lr_at, model_spec, train, train_step, training_forward
+from nii.detector.train import (
+    EMA,
+    _param_groups,
+    lr_at,
+    model_spec,
+    native_bf16,
+    train,
+    train_step,
+    training_forward,
+)
 from nii.errors import ConfigError
 from nii.synth.dataset import SynthSpec, write_dataset
 from tests.helpers import write_tiny_checkpoint
@@ -150,6 +159,18 @@ def test_a_bf16_step_computes_the_forward_in_bfloat16_and_keeps_float32_weights(
     assert all(p.dtype == torch.float32 for p in model.parameters())
     changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert changed > len(before) // 2
+
+
+def test_bf16_is_used_only_where_the_cpu_computes_it_natively(monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    # This machine answers one way; the probe is replaced to see the other (the hardware cannot be).
+    here = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert native_bf16(True) is here and native_bf16(False) is False
+    for native in (True, False):
+        caplog.clear()
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        assert native_bf16(True) is native
+        assert ("no native bfloat16" in caplog.text) is not native
 
 
 @pytest.mark.slow
