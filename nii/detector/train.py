@@ -146,9 +146,9 @@ def training_forward(model: Detector, compile: bool) -> Forward:
 def native_bf16(requested: bool) -> bool:
     """Whether to run the training forward in bfloat16: asked for, and this CPU computes it natively.
 
-    Without AVX512-BF16 or AMX, oneDNN emulates bfloat16, and a step of the shipped model costs nine times
-    its float32 step (6.3 against 0.67 s on an AVX2-only EPYC): such a run trains in float32 instead."""
-    if requested and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    Without AVX512-BF16 or AMX, oneDNN emulates bfloat16: a step of the shipped model costs nine times its
+    float32 step on an AVX2-only EPYC (6.3 against 0.67 s), so such a run trains in float32 instead."""
+    if requested and not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
         log.warning("train.bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX); training in float32, "
                     "which is several times faster here")
         return False

@@ -163,14 +163,15 @@ def test_a_bf16_step_computes_the_forward_in_bfloat16_and_keeps_float32_weights(
 
 def test_bf16_is_used_only_where_the_cpu_computes_it_natively(monkeypatch: pytest.MonkeyPatch,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    # This machine answers one way; the probe is replaced to see the other (the hardware cannot be).
-    here = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    # This machine answers one way; the probes are replaced to see the others (the hardware cannot be).
+    here = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert native_bf16(True) is here and native_bf16(False) is False
-    for native in (True, False):
+    for avx512_bf16, amx in ((True, False), (False, True), (False, False)):
         caplog.clear()
-        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
-        assert native_bf16(True) is native
-        assert ("no native bfloat16" in caplog.text) is not native
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert native_bf16(True) is (avx512_bf16 or amx)
+        assert ("no native bfloat16" in caplog.text) is not (avx512_bf16 or amx)
 
 
 @pytest.mark.slow
