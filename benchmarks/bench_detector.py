@@ -17,8 +17,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
-from _runtime_common import interleaved_ms
+from _runtime_common import interleaved_ms, machine
 
 from nii.runtime.session import open_session
 
@@ -56,7 +55,7 @@ def main() -> None:
              "p90_ms": round(float(np.percentile(e["ms"], 90)), 2),
              "images_per_s": round(1000 / statistics.median(e["ms"]), 1)} for e in entries]
     result = {"benchmark": "detector_latency", "threads": args.threads, "runs": args.runs,
-              "onnxruntime": ort.__version__, "results": rows}
+              "machine": machine(), "results": rows}
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -29,7 +29,7 @@ from nii.datasets import load_dataset
 from nii.detector.augment import DetectionDataset, TrainTransform, collate
 from nii.detector.config import Config, load_config
 from nii.detector.model import Detector
-from nii.detector.train import EMA, loss_weights, model_spec, train_step, training_forward
+from nii.detector.train import EMA, loss_weights, model_spec, native_bf16, train_step, training_forward
 
 # The recipe of the weights shipped before the dense model (f00579d3fa44): depthwise-separable 5 x 5
 # convs, wider, trained in float32.
@@ -78,9 +78,10 @@ def main() -> None:
         batches = DataLoader(source, batch_size=t_cfg.batch_size, shuffle=True, num_workers=workers,
                              collate_fn=collate, persistent_workers=workers > 0)
         forward = training_forward(model, recipe.train.compile)
+        bf16 = native_bf16(recipe.train.bf16)  # as `nii train` runs it on this CPU
 
         def step(batch: dict[str, torch.Tensor]) -> None:
-            train_step(model, optimizer, ema, batch, weights, recipe.train.grad_clip, bf16=recipe.train.bf16,
+            train_step(model, optimizer, ema, batch, weights, recipe.train.grad_clip, bf16=bf16,
                        forward=forward)
 
         step(next(iter(batches)))  # untimed: torch.compile compiles here
