@@ -1,7 +1,7 @@
 """How much of the synthetic-to-real gap do scanner differences explain? Evaluate models on a labelled
 set with each image changed the way another scanner or pipeline would change it (JPEG compression,
-palette hue, saturation, a smoothed material map) or imaged at another scale, side by side, through
-the serving path.
+palette hue, saturation, a smoothed material map, blur, brightness) or imaged at another scale, side
+by side, through the serving path.
 
 If a perturbation of the real scans moves their mAP50 a lot, the renderer should reproduce it; if no
 perturbation moves it, the gap is in the objects and the packing, not in the image pipeline.
@@ -58,6 +58,18 @@ def _smooth_colour(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
     return apply
 
 
+def _blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:  # undo a scanner's edge enhancement (dark rims on objects)
+        return cv2.GaussianBlur(rgb, (0, 0), sigma)
+    return apply
+
+
+def _darkness(factor: float) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(rgb: np.ndarray) -> np.ndarray:  # another brightness setting: white stays white
+        return (255 - np.clip((255 - rgb.astype(np.float32)) * factor, 0, 255)).astype(np.uint8)
+    return apply
+
+
 def _margin(factor: float) -> Callable[[np.ndarray], np.ndarray]:
     def apply(rgb: np.ndarray) -> np.ndarray:  # white margin right and below: boxes keep their pixels,
         h, w = rgb.shape[:2]  # and everything shrinks by 1 / factor in the letterboxed input
@@ -73,6 +85,10 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
     "hue_+15deg": _hue(15),
     "saturation_x0.7": _saturation(0.7),
     "colour_blur_3px": _smooth_colour(3.0),
+    "blur_1px": _blur(1.0),
+    "blur_2px": _blur(2.0),
+    "darker_x1.3": _darkness(1.3),
+    "lighter_x0.75": _darkness(0.75),
     "objects_x0.75": _margin(4 / 3),
     "objects_x0.6": _margin(5 / 3),
 }
