@@ -129,6 +129,7 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
             "images_seen": state.get("images_seen"),
             "minutes": round(state.get("elapsed_s", 0.0) / 60, 2),
             "device": state.get("device", "cpu"),
+            "bf16": state.get("bf16"),  # as run: the config's train.bf16 falls back on CPUs without it
             "train_input_size": state.get("input_size"),
             "checkpoint": checkpoint.name,
         },

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from nii.detector.checkpoint import model_from_checkpoint
+from nii.detector.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from nii.detector.export import _with_generator_info, export
 from nii.detector.model import Detector
 from nii.errors import ModelError
@@ -88,6 +88,12 @@ def test_card_describes_the_file(exported: Path) -> None:
     assert card.training["epochs"] == 3 and card.training["seed"] == 0
     assert card.metrics["validation"]["map50"] == 0.5
     assert json.loads(exported.with_suffix(".json").read_text())["format"] == "nii-detector/1"
+
+
+def test_card_says_whether_the_run_trained_in_bf16(checkpoint: Path, tmp_path: Path) -> None:
+    assert export(checkpoint, tmp_path / "old.onnx", weights=False).training["bf16"] is None  # not recorded
+    save_checkpoint({**load_checkpoint(checkpoint), "bf16": False}, tmp_path / "fp32.pt")
+    assert export(tmp_path / "fp32.pt", tmp_path / "fp32.onnx", weights=False).training["bf16"] is False
 
 
 def test_card_data_spec_names_the_synth_run(tmp_path: Path) -> None:

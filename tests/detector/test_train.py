@@ -72,6 +72,7 @@ def test_two_epochs_then_resume(smoke_data: Path, tmp_path: Path) -> None:
     assert [r["epoch"] for r in _rows(run)] == ["1", "2", "3"]
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["epoch"] == 3 and state["images_seen"] == 3 * 16
+    assert state["bf16"] is native_bf16(load_config(SMOKE).train.bf16)  # the precision the run used
 
 
 @pytest.mark.slow
