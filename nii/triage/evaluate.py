@@ -84,8 +84,12 @@ def flagged_share(counts: dict[str, int]) -> float:
     return (counts["refer"] + counts["hold"]) / max(1, sum(counts.values()))
 
 
+def _outcomes(counts: Counter) -> dict[str, int]:
+    return {str(o): counts[str(o)] for o in Outcome}
+
+
 def _tally(counts: dict[str, Counter]) -> dict[str, dict[str, int]]:
-    return {k: {str(o): v[str(o)] for o in Outcome} for k, v in sorted(counts.items())}
+    return {k: _outcomes(v) for k, v in sorted(counts.items())}
 
 
 def _round(share: float | None) -> float | None:
@@ -256,7 +260,7 @@ def evaluate_triage(
         errors=errors,
         per_label=_tally(per_label),
         per_label_goods_only=_tally(goods_only),
-        prohibited_undeclared={str(o): hidden[str(o)] for o in Outcome},
+        prohibited_undeclared=_outcomes(hidden),
         prohibited_stopped=prohibited,
         misdeclared_flagged=misdeclared,
         compliant_released=compliant,
