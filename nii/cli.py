@@ -357,6 +357,42 @@ def _run_export(args: argparse.Namespace) -> None:
     )
 
 
+def _add_adapt(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "adapt",
+        help="adapt an exported model to another scanner with its unlabelled scans (BatchNorm statistics)",
+        description="Measure every BatchNorm layer's mean and variance again on the site's own scans "
+        "(no labels, no training: AdaBN) and export the result with the source card's thresholds and "
+        "looks. Needs the weights NAME.pt that `nii export` writes beside NAME.onnx.",
+    )
+    p.add_argument(
+        "--model", type=Path, required=True, help="exported float model .onnx (card and .pt beside it)"
+    )
+    p.add_argument(
+        "--images", type=Path, required=True,
+        help="folder of the scanner's scans (PNG/JPEG/BMP/TIFF, searched recursively); no labels needed",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output .onnx path; card and weights go beside it")
+    p.add_argument(
+        "--samples", type=_positive_int, default=500, help="scans used, spread over the folder (default 500)"
+    )
+    p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
+    p.set_defaults(func=_run_adapt)
+
+
+def _run_adapt(args: argparse.Namespace) -> None:
+    from nii.detector.adapt import adapt
+
+    card = adapt(args.model, args.images, args.out, samples=args.samples, name=args.name)
+    record = card.training["adaptation"]
+    skipped = f", {len(record['skipped'])} unreadable skipped" if record["skipped"] else ""
+    print(
+        f"wrote {args.out} and its card ({record['images']} scans of {args.images}{skipped}; "
+        f"sha256 {card.onnx_sha256[:12]}); the thresholds are the source's: measure it on labelled scans "
+        f"with `nii eval --model {args.out} --data DIR`"
+    )
+
+
 # --- nii demo ------------------------------------------------------------------------------------
 
 DEFAULT_MODEL = Path("models/nii-nano.onnx")
@@ -1089,6 +1125,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synth,
     _add_train,
     _add_export,
+    _add_adapt,
     _add_quantize,
     _add_adopt_yolo,
     _add_eval,

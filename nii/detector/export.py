@@ -132,6 +132,7 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
             "bf16": state.get("bf16"),  # as run: the config's train.bf16 falls back on CPUs without it
             "train_input_size": state.get("input_size"),
             "checkpoint": checkpoint.name,
+            **({"adaptation": state["adaptation"]} if state.get("adaptation") else {}),  # `nii adapt`
         },
         metrics=dict(metrics) if metrics is not None else {"validation": state.get("metrics") or {}},
         git_commit=git_commit(),
@@ -141,7 +142,7 @@ def export(checkpoint: Path, out: Path, *, thresholds: Mapping[str, float] | Non
     write_card(card, out)
     if weights:
         slim = {k: state[k] for k in ("spec", "classes", "epoch", "config", "metrics", "data", "seed",
-                                      "input_size") if k in state}
+                                      "input_size", "adaptation") if k in state}
         save_checkpoint({**slim, "model": state.get("ema") or state["model"]}, out.with_suffix(".pt"))
     log.info("exported %s (input %d, %d classes, sha256 %s)", out, size, len(classes), card.onnx_sha256[:12])
     return card

@@ -47,14 +47,14 @@ def calibration_images(folder: Path, limit: int = DEFAULT_SAMPLES) -> list[Path]
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise UsageError(f"calibration folder {folder} not found; make one with `nii synth --out DIR`")
+        raise UsageError(f"scan folder {folder} not found")
     paths = sorted(
         p for p in folder.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         and "raw" not in p.relative_to(folder).parent.parts
     )
     if not paths:
-        raise UsageError(f"calibration folder {folder} holds no PNG/JPEG/BMP/TIFF images")
+        raise UsageError(f"scan folder {folder} holds no PNG/JPEG/BMP/TIFF images")
     if len(paths) > limit:
         picks = np.linspace(0, len(paths) - 1, limit).round().astype(int)
         paths = [paths[i] for i in picks]
