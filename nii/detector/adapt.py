@@ -31,8 +31,8 @@ from nii.runtime.quantize import calibration_images
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SAMPLES = 500  # on SIXray 200 scans gave what 770 gave; 50 most of it
-MIN_IMAGES = 16  # one batch: fewer give noisy statistics (on SIXray 50 scans gave most of 770's gain)
+DEFAULT_SAMPLES = 500  # scans spread over the folder; on SIXray 50 gave as much as 770
+MIN_IMAGES = 16  # one batch; fewer give noisy statistics
 BATCH = 16
 
 
