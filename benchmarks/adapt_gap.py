@@ -5,7 +5,7 @@ evaluate the source and each adapted model on labelled splits through the servin
     python benchmarks/adapt_gap.py --model models/nii-nano.onnx
         --images ../shared/data/real/sixray_subset/images/train
         --data ../shared/data/real/sixray_subset [--split val --split test]
-        [--samples 50 --samples 200 --samples 770] [--json OUT]
+        [--samples 50 --samples 200 --samples 770] [--seed N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -42,16 +42,17 @@ def main() -> None:
     ap.add_argument("--split", action="append", default=None, help="splits evaluated (default val, test)")
     ap.add_argument("--samples", action="append", type=int, default=None,
                     help="scans adapted to, repeatable (default 50, 200, 500)")
+    ap.add_argument("--seed", type=int, default=0, help="draws the augmentation (nii adapt --seed)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     splits = args.split or ["val", "test"]
-    result = {"model": str(args.model), "images": str(args.images), "data": str(args.data),
+    result = {"model": str(args.model), "images": str(args.images), "data": str(args.data), "seed": args.seed,
               "source": _figures(args.model, args.data, splits), "adapted": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for samples in args.samples or [50, 200, 500]:
             out = Path(tmp) / f"adapted_{samples}.onnx"
             start = time.perf_counter()
-            card = adapt(args.model, args.images, out, samples=samples)
+            card = adapt(args.model, args.images, out, samples=samples, seed=args.seed)
             result["adapted"][str(samples)] = {
                 "scans": card.training["adaptation"]["images"],
                 "adapt_seconds": round(time.perf_counter() - start, 1),

@@ -376,6 +376,7 @@ def _add_adapt(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--samples", type=_positive_int, default=500, help="scans used, spread over the folder (default 500)"
     )
+    p.add_argument("--seed", type=int, default=0, help="draws the training augmentation the scans pass")
     p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
     p.set_defaults(func=_run_adapt)
 
@@ -383,7 +384,7 @@ def _add_adapt(sub: argparse._SubParsersAction) -> None:
 def _run_adapt(args: argparse.Namespace) -> None:
     from nii.detector.adapt import adapt
 
-    card = adapt(args.model, args.images, args.out, samples=args.samples, name=args.name)
+    card = adapt(args.model, args.images, args.out, samples=args.samples, name=args.name, seed=args.seed)
     record = card.training["adaptation"]
     skipped = f", {len(record['skipped'])} unreadable skipped" if record["skipped"] else ""
     print(

@@ -93,6 +93,17 @@ def test_adapted_model_keeps_the_source_card_and_matches_its_weights(exported: P
     assert all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
 
 
+def test_the_augmentation_is_drawn_from_the_seed_alone(exported: Path, tmp_path: Path) -> None:
+    _write_scans(tmp_path / "site", MIN_IMAGES)
+    rng = torch.get_rng_state()
+    stats = []
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        adapt(exported, tmp_path / "site", tmp_path / f"{name}.onnx", seed=seed)
+        stats.append(load_checkpoint(tmp_path / f"{name}.pt")["model"]["backbone.stem.0.1.running_mean"])
+    assert torch.equal(stats[0], stats[1]) and not torch.equal(stats[0], stats[2])
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's generator is left alone
+
+
 def test_unreadable_scans_are_skipped_and_named(exported: Path, tmp_path: Path) -> None:
     _write_scans(tmp_path / "site", MIN_IMAGES)
     (tmp_path / "site" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
