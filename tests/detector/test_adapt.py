@@ -30,7 +30,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _write_scans(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    """Scans of a 'scanner' darker and bluer than anything the model saw: noise over a gradient."""
+    """Scans of a 'scanner' darker and bluer than anything the model saw: tinted uniform noise."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -58,6 +58,20 @@ def test_adapt_batchnorm_measures_the_new_images_statistics(exported: Path) -> N
     torch.testing.assert_close(norm.running_var, var, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(norm.running_mean, old_mean, atol=1e-3)
     assert not model.training and norm.momentum == momentum  # as it was found, for fine-tuning later
+
+
+def test_scans_are_seen_as_the_source_run_saw_its_training_images(tmp_path: Path) -> None:
+    from nii.detector.adapt import _training_views
+    from nii.detector.config import config_from_dict
+
+    paths = _write_scans(tmp_path, 3)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    cfg = config_from_dict({"train": {"input_size": TINY_SIZE, "crop_size": 64},
+                            "augment": {"noise_prob": 0.0, "blur_prob": 0.0}})
+    skipped: list[str] = []
+    (batch,) = _training_views([*paths, tmp_path / "broken.png"], cfg, TINY_SIZE, skipped)
+    assert batch.shape == (3, 3, 64, 64) and skipped == [str(tmp_path / "broken.png")]  # the training window
+    assert batch.min() >= 0.0 and batch.max() <= 1.0  # scaled as the card's input spec scales pixels
 
 
 def test_adapted_model_keeps_the_source_card_and_matches_its_weights(exported: Path, tmp_path: Path) -> None:
