@@ -361,9 +361,10 @@ def _add_adapt(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "adapt",
         help="adapt an exported model to another scanner with its unlabelled scans (BatchNorm statistics)",
-        description="Measure every BatchNorm layer's mean and variance again on the site's own scans "
-        "(no labels, no training: AdaBN) and export the result with the source card's thresholds and "
-        "looks. Needs the weights NAME.pt that `nii export` writes beside NAME.onnx.",
+        description="Measure every BatchNorm layer's mean and variance again on the site's own scans, "
+        "augmented as the model's training images were (no labels, no training: AdaBN), and export the "
+        "result with the source card's thresholds and looks. Needs the weights NAME.pt that `nii export` "
+        "writes beside NAME.onnx.",
     )
     p.add_argument(
         "--model", type=Path, required=True, help="exported float model .onnx (card and .pt beside it)"
@@ -376,7 +377,7 @@ def _add_adapt(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--samples", type=_positive_int, default=500, help="scans used, spread over the folder (default 500)"
     )
-    p.add_argument("--seed", type=int, default=0, help="draws the training augmentation the scans pass")
+    p.add_argument("--seed", type=int, default=0, help="seed of the augmentation the scans pass through")
     p.add_argument("--name", default=None, help="model name in the card (default: file stem)")
     p.set_defaults(func=_run_adapt)
 
