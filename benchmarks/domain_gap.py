@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -125,6 +125,18 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
 }
 
 
+def _cases(images: list[np.ndarray], boxes: list[np.ndarray]) -> Iterator[tuple[str, list[np.ndarray], bool]]:
+    """(name, changed scans, keep only the detections on the objects), one case's scans at a time.
+
+    The last two use the labels, to split the gap between the objects and the bag around them.
+    """
+    for name, change in PERTURBATIONS.items():
+        yield name, images if change is None else [change(im) for im in images], False
+    yield "none, detections on the objects only", images, True
+    alone = [_objects_alone(im, b) for im, b in zip(images, boxes, strict=True)]
+    yield "objects alone (the rest white)", alone, False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,17 +154,8 @@ def main() -> None:
     images = [decode_image(s.image_path) for s in samples]
     present = sorted({dataset.class_names[c] for s in samples for c in s.class_ids.tolist()})
     boxes = [s.xyxy for s in samples]
-    # Two cases use the labels, to split the gap between the objects and the bag around them: the
-    # scans as they are with the detections off the objects dropped, and the objects alone.
-    cases: dict[str, tuple[list[np.ndarray], bool]] = {
-        name: (images if change is None else [change(im) for im in images], False)
-        for name, change in PERTURBATIONS.items()
-    }
-    cases["none, detections on the objects only"] = (images, True)
-    alone = [_objects_alone(im, b) for im, b in zip(images, boxes, strict=True)]
-    cases["objects alone (the rest white)"] = (alone, False)
     results = []
-    for name, (changed, on_objects) in cases.items():
+    for name, changed, on_objects in _cases(images, boxes):
         for model, detector in zip(args.model, detectors, strict=True):
             predictions = detector.detect_batch(changed)  # batched within, as serving batches
             if on_objects:

@@ -33,7 +33,7 @@ from nii.detector.config import Config, config_from_dict
 from nii.detector.export import export
 from nii.detector.model import Detector
 from nii.errors import ModelError, NiiError
-from nii.runtime.card import ModelCard, load_card, sha256_file
+from nii.runtime.card import ModelCard, load_matching_card
 from nii.runtime.preprocess import decode_image, fit
 from nii.runtime.quantize import calibration_images
 
@@ -103,9 +103,7 @@ def adapt(model: Path, images: Path, out: Path, *, samples: int = DEFAULT_SAMPLE
     model, out = Path(model), Path(out)
     if out.suffix != ".onnx" or out.resolve() == model.resolve():
         raise ModelError(f"output {out} must be a new .onnx path (the card and weights go beside it)")
-    card = load_card(model)
-    if sha256_file(model) != card.onnx_sha256:
-        raise ModelError(f"{model} does not match its card's sha256; re-export it before adapting")
+    card = load_matching_card(model, "adapting")
     if card.quantization is not None:
         raise ModelError(f"{model} is quantised; adapt the float model, then quantise the result")
     weights = model.with_suffix(".pt")
@@ -118,13 +116,13 @@ def adapt(model: Path, images: Path, out: Path, *, samples: int = DEFAULT_SAMPLE
                          f"export the two again together")
     with torch.random.fork_rng(devices=[]):  # the caller's generator stays as it was
         torch.manual_seed(seed)
-        return _adapt(state, card, model, images, out, samples=samples, name=name, seed=seed)
+        return _adapt(state, weights, card, model, images, out, samples=samples, name=name, seed=seed)
 
 
-def _adapt(state: dict, card: ModelCard, model: Path, images: Path, out: Path, *, samples: int,
-           name: str | None, seed: int) -> ModelCard:
+def _adapt(state: dict, weights: Path, card: ModelCard, model: Path, images: Path, out: Path, *,
+           samples: int, name: str | None, seed: int) -> ModelCard:
     """`adapt` once its inputs are checked, under a generator seeded with ``seed``."""
-    net = model_from_checkpoint(state, path=model.with_suffix(".pt")).to(memory_format=torch.channels_last)
+    net = model_from_checkpoint(state, path=weights).to(memory_format=torch.channels_last)
     paths = calibration_images(images, samples)
     skipped: list[str] = []
     views = _training_views(paths, config_from_dict(state.get("config") or {}), card.input.size, skipped)

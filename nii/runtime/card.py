@@ -196,6 +196,14 @@ def load_card(onnx_path: Path) -> ModelCard:
             from exc
 
 
+def load_matching_card(onnx_path: Path, before: str) -> ModelCard:
+    """`load_card`, and a ModelError unless the ONNX file is the one the card describes (sha256)."""
+    card = load_card(onnx_path)
+    if sha256_file(onnx_path) != card.onnx_sha256:
+        raise ModelError(f"{onnx_path} does not match its card's sha256; re-export it before {before}")
+    return card
+
+
 def write_card(card: ModelCard, onnx_path: Path) -> Path:
     """Write `card` beside `onnx_path` (pretty JSON, UTF-8); returns the card path."""
     path = card_path(onnx_path)

@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nii.errors import ModelError, UsageError
-from nii.runtime.card import InputSpec, ModelCard, load_card, sha256_file, write_card
+from nii.runtime.card import InputSpec, ModelCard, load_matching_card, sha256_file, write_card
 from nii.runtime.preprocess import decode_image, letterbox
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,7 @@ def quantize_model(
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:
         raise ModelError(f"quantisation needs the onnx package ({exc}); pip install 'nii[train]'") from exc
-    card = load_card(model)
-    source_sha = sha256_file(model)
-    if source_sha != card.onnx_sha256:
-        raise ModelError(f"{model} does not match its card's sha256; re-export it before quantising")
+    card = load_matching_card(model, "quantising")
     if card.quantization is not None:
         raise ModelError(f"{model} is already quantised ({card.quantization.get('format')}); "
                          f"quantise the float model")
@@ -165,7 +162,8 @@ def quantize_model(
         "per_channel": per_channel, "reduce_range": reduce_range, "calibrate": "MinMax",
         "float_nodes": len(tail) + len(stem), "float_stem": stem,
         "calibration": {"folder": str(calibration), "images": len(paths), "letterbox": "as runtime"},
-        "source": {"onnx": model.name, "sha256": source_sha, "name": card.name, "metrics": card.metrics},
+        "source": {"onnx": model.name, "sha256": card.onnx_sha256, "name": card.name,
+                   "metrics": card.metrics},
         "onnxruntime": ort.__version__,
     }
     q_card = card.model_copy(update={

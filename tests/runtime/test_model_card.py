@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from nii.errors import ModelError
-from nii.runtime.card import InputSpec, ModelCard, card_path, load_card, sha256_file, write_card
+from nii.runtime.card import (
+    InputSpec,
+    ModelCard,
+    card_path,
+    load_card,
+    load_matching_card,
+    sha256_file,
+    write_card,
+)
 
 
 def _card(**changes: object) -> dict:
@@ -30,6 +38,17 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded.input.scale == pytest.approx(1 / 255)
     assert loaded.input.letterbox.pad_value == 1.0 and loaded.nms_iou == 0.6 and loaded.max_detections == 100
     assert sha256_file(onnx_path) == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+
+
+def test_matching_card_refuses_an_onnx_file_it_does_not_describe(tmp_path: Path) -> None:
+    onnx_path = tmp_path / "model.onnx"
+    onnx_path.write_bytes(b"x")
+    write_card(ModelCard.model_validate(_card(onnx_sha256=sha256_file(onnx_path))), onnx_path)
+    assert load_matching_card(onnx_path, "adapting") == load_card(onnx_path)
+    onnx_path.write_bytes(b"y")  # replaced, card kept
+    with pytest.raises(ModelError, match="does not match its card's sha256; re-export it before adapting"):
+        load_matching_card(onnx_path, "adapting")
 
 
 @pytest.mark.parametrize(
