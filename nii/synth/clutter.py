@@ -24,6 +24,14 @@ def _blob(rng: Rng, w: float, h: float, *, points: int = 14, jitter: float = 0.2
     return np.stack([w / 2 + np.cos(t) * r * w * 0.45, h / 2 + np.sin(t) * r * h * 0.45], axis=1)
 
 
+def _smooth(pts: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """Chaikin corner cutting: a cable or chain bends, it does not kink."""
+    for _ in range(rounds):
+        cuts = np.stack([0.75 * pts[:-1] + 0.25 * pts[1:], 0.25 * pts[:-1] + 0.75 * pts[1:]], axis=1)
+        pts = np.concatenate([pts[:1], cuts.reshape(-1, 2), pts[-1:]])
+    return pts
+
+
 def _folds(s: Sketch, mask: np.ndarray, material: str, thickness_mm: float, rng: Rng, count: int) -> None:
     """Folds and seams across a textile: bands where the cloth lies doubled, clipped to its mask."""
     bands = np.zeros_like(mask)
@@ -156,10 +164,7 @@ def draw_cables(rng: Rng, ppm: float) -> Sketch:
     w, h = rng.uniform(100, 260), rng.uniform(80, 200)
     s = Sketch(w, h, ppm)
     pts = np.cumsum(rng.normal(0, 25, size=(int(rng.integers(8, 20)), 2)), axis=0)
-    pts = (pts - pts.min(0)) / np.maximum(np.ptp(pts, axis=0), 1) * [w - 20, h - 20] + 10
-    for _ in range(3):  # Chaikin corner cutting: a cable bends, it does not kink
-        cuts = np.stack([0.75 * pts[:-1] + 0.25 * pts[1:], 0.25 * pts[:-1] + 0.75 * pts[1:]], axis=1)
-        pts = np.concatenate([pts[:1], cuts.reshape(-1, 2), pts[-1:]])
+    pts = _smooth((pts - pts.min(0)) / np.maximum(np.ptp(pts, axis=0), 1) * [w - 20, h - 20] + 10)
     s.line(pts, 5, "plastic", 5)
     s.line(pts, 1.2, "copper")
     for end in (pts[0], pts[-1]):
@@ -233,6 +238,139 @@ GOODS_DRAWERS: dict[str, Callable[[Rng, float], Sketch]] = {
 }
 
 
+# -- personal items ---------------------------------------------------------------------------------
+# What travellers pack beside the goods: long thin metal that is not a knife (cutlery, pens, umbrella
+# ribs, chains), cable coils and bare circuit boards. On real luggage scans (SIXray) the model called
+# such things knives 12 times as often per scan as on our parcels, so luggage carries them.
+
+
+def draw_cutlery(rng: Rng, ppm: float) -> Sketch:
+    """A spoon or a fork: a pressed steel (or plastic) handle and a bowl or tines."""
+    length, head = rng.uniform(130, 210), rng.uniform(40, 60)
+    mat, t = ("steel", rng.uniform(1.2, 2.5)) if rng.random() < 0.8 else ("plastic", 3.0)
+    s = Sketch(length + 4, 30, ppm)
+    neck = 2 + length - head
+    s.poly([[2, 11], [neck, 13], [neck, 17], [2, 19]], mat, t)  # handle, tapering to the neck
+    if rng.random() < 0.5:
+        s.ellipse(neck + head / 2, 15, head / 2, rng.uniform(10, 14), mat, t * 0.8, round_mm=3)
+    else:
+        s.poly([[neck, 13], [neck + head * 0.35, 7], [neck + head * 0.35, 23], [neck, 17]], mat, t)
+        for y in np.linspace(8.5, 21.5, 4):
+            s.line([[neck + head * 0.3, y], [2 + length, y]], 2.2, mat, t)
+    return s
+
+
+def draw_pens(rng: Rng, ppm: float) -> Sketch:
+    """Ballpoint pens: hollow plastic (or aluminium) barrels, each with its refill, spring and tip."""
+    n = int(rng.integers(1, 4))
+    s = Sketch(160, 14 * n + 4, ppm)
+    for k in range(n):
+        y, length = 9 + 14 * k, rng.uniform(125, 150)
+        barrel = "plastic" if rng.random() < 0.75 else "aluminium"
+        s.line([[5, y], [5 + length, y]], 9, barrel, 9 if barrel == "plastic" else 1.0)
+        s.line([[6, y], [4 + length, y]], 7, barrel, -7 if barrel == "plastic" else -0.8)
+        s.line([[10, y], [length - 5, y]], 2.5, "plastic")  # refill
+        s.line([[length - 8, y], [length + 4, y]], 1.6, "copper")  # brass tip
+        s.line([[length - 25, y], [length - 12, y]], 3.5, "steel", 0.8)  # spring
+        s.rect(8, y - 7, 40, 2, "steel", 0.8)  # clip
+    return s
+
+
+def draw_umbrella(rng: Rng, ppm: float) -> Sketch:
+    """A folded umbrella: a steel shaft in telescoping sections, a bundle of thin ribs, a grip."""
+    length = rng.uniform(230, 330) if rng.random() < 0.7 else rng.uniform(550, 800)
+    s = Sketch(length + 10, 50, ppm)
+    s.rect(5, 25 - 21, length * 0.85, 42, "plastic", 1.5, corner_mm=6)  # folded canopy
+    s.line([[40, 25], [length, 25]], 8, "steel", 0.8)  # hollow shaft: bright walls
+    s.line([[length * 0.45, 25], [length, 25]], 6.5, "steel", 0.8)
+    for _ in range(int(rng.integers(6, 9))):
+        y = 25 + rng.uniform(-14, 14)
+        s.line([[30 + rng.uniform(0, 20), y], [length * 0.9, 25 + (y - 25) * 0.5]], 1.5, "steel")
+    s.rect(length * 0.5, 19, 12, 12, "plastic", 12)  # runner
+    s.rect(length - 5, 14, 12 if length < 400 else 40, 22, "plastic", 22, round_mm=6, corner_mm=5)  # grip
+    return s
+
+
+def draw_chain(rng: Rng, ppm: float) -> Sketch:
+    """A chain (bag strap, jewellery, bicycle lock): links alternately flat and edge-on along a curve."""
+    link, wire = rng.uniform(6, 16), rng.uniform(1.0, 3.0)
+    n = int(rng.integers(15, 50))
+    w = h = link * n * 0.35 + 20
+    pts = np.cumsum(rng.normal(0, link * 2, size=(8, 2)), axis=0)
+    pts = (pts - pts.min(0)) / np.maximum(np.ptp(pts, axis=0), 1) * [w - 20, h - 20] + 10
+    curve = _smooth(pts, 4)
+    arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
+    mat = _pick(rng, ["steel", "steel", "copper"])
+    s = Sketch(w, h, ppm)
+
+    def at(d: float) -> np.ndarray:
+        return np.array([np.interp(d, arc, curve[:, 0]), np.interp(d, arc, curve[:, 1])])
+
+    for k, d in enumerate(np.arange(0, arc[-1], link * 0.8)):
+        c = at(d)
+        if k % 2:
+            nxt = at(d + link * 0.4)
+            s.line([2 * c - nxt, nxt], wire, mat, link * 0.6)  # a link seen edge-on: a short dense bar
+        else:
+            s.ring(c[0], c[1], link / 2, link / 2 - wire, mat, wire)
+    return s
+
+
+def draw_cable_coil(rng: Rng, ppm: float) -> Sketch:
+    """A wound-up cable or earphones: loop over loop, with a plug or earbuds at the ends."""
+    rx, ry = rng.uniform(35, 90), rng.uniform(25, 60)
+    s = Sketch(2 * rx + 50, 2 * ry + 50, ppm)
+    thin = rng.random() < 0.35  # earphones
+    width, core = (2.0, 0.5) if thin else (rng.uniform(3.5, 6), rng.uniform(0.8, 1.6))
+    loops = int(rng.integers(3, 9))
+    t = np.linspace(0, 2 * np.pi * loops, 60 * loops)
+    wobble = 1 + 0.12 * np.sin(t / loops * rng.uniform(1, 3)) + rng.normal(0, 0.02, t.size).cumsum() / 20
+    pts = np.stack([rx + 25 + rx * wobble * np.cos(t), ry + 25 + ry * wobble * np.sin(t)], 1)
+    s.line(pts, width, "plastic")
+    s.line(pts, core, "copper")
+    for end in (pts[0], pts[-1]):
+        if thin:
+            s.ellipse(end[0], end[1], 9, 9, "plastic", 12)
+            s.ellipse(end[0], end[1], 4, 4, "steel", 3)  # the driver's magnet
+        else:
+            s.rect(end[0] - 8, end[1] - 6, 16, 12, "plastic", 12, corner_mm=2)
+            s.rect(end[0] + 6, end[1] - 3, 12, 6, "steel", 1.0)  # USB shell
+    return s
+
+
+def draw_circuit_board(rng: Rng, ppm: float) -> Sketch:
+    """A bare circuit board (router, game controller, toy): fibreglass, copper, chips, capacitors."""
+    w, h = rng.uniform(60, 200), rng.uniform(40, 140)
+    s = Sketch(w, h, ppm)
+    s.rect(0, 0, w, h, "glass", 1.6, corner_mm=2)
+    s.rect(0, 0, w, h, "copper", 0.07)
+    for _ in range(int(rng.integers(2, 7))):  # chips: plastic package over a copper lead frame
+        cw, ch = rng.uniform(6, 25), rng.uniform(6, 25)
+        x, y = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
+        s.rect(x, y, cw, ch, "plastic", 1.5)
+        s.rect(x + 1, y + 1, cw - 2, ch - 2, "copper", 0.15)
+    for _ in range(int(rng.integers(3, 15))):  # electrolytic capacitors, seen from above
+        r = rng.uniform(2, 5)
+        s.ring(rng.uniform(r, w - r), rng.uniform(r, h - r), r, r - 0.4, "aluminium", rng.uniform(6, 10))
+    for _ in range(int(rng.integers(1, 4))):  # connectors at the edge
+        cw = rng.uniform(8, 20)
+        s.rect(rng.uniform(0, w - cw), rng.choice([0.0, h - 8]), cw, 8, "steel", 1.2)
+    for _ in range(int(rng.integers(10, 40))):  # traces
+        a, b = rng.uniform(0, 1, 2) * [w, h], rng.uniform(0, 1, 2) * [w, h]
+        s.line([a, [b[0], a[1]], b], 0.6, "copper", 0.05)
+    return s
+
+
+PERSONAL_DRAWERS: dict[str, Callable[[Rng, float], Sketch]] = {
+    "cutlery": draw_cutlery,
+    "pens": draw_pens,
+    "umbrella": draw_umbrella,
+    "chain": draw_chain,
+    "cable_coil": draw_cable_coil,
+    "circuit_board": draw_circuit_board,
+}
+
+
 def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) -> Sketch:
     """The parcel itself: walls projected edge-on are dense, faces are thin."""
     s = Sketch(w_mm, h_mm, ppm)
@@ -266,6 +404,8 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.line([[w_mm * 0.25, y], [w_mm * 0.75, y]], 4, "steel", 1.5)  # pocket zip
         s.rect(w_mm * 0.5 - 10, y - 6, 20, 12, "steel", 3)  # zip puller
         _handles(s, w_mm, h_mm, rng)
+        if rng.random() < 0.5:  # wheeled soft luggage carries the same tubes inside its back panel
+            _trolley(s, w_mm, h_mm, rng, inset_mm=h_mm * 0.12)
     else:  # hard_case: plastic shell, aluminium trolley tubes, wheels, steel frame
         s.rect(0, 0, w_mm, h_mm, "plastic", 6, corner_mm=25)
         s.rect(0, 0, w_mm, h_mm, "plastic", 40, corner_mm=25)
@@ -274,13 +414,7 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.rect(15, 15, w_mm - 30, h_mm - 30, "plastic", -10, corner_mm=16)
         s.rect(10, 10, w_mm - 20, h_mm - 20, "steel", 1.2, corner_mm=20)  # zip between the shells
         s.rect(11.5, 11.5, w_mm - 23, h_mm - 23, "steel", -1.2, corner_mm=19)
-        tube_end = h_mm * rng.uniform(0.55, 0.75)  # the telescopic tube overlaps the outer one up to here
-        for x in (w_mm * 0.3, w_mm * 0.7):
-            s.line([[x, 15], [x, h_mm - 15]], 12, "aluminium", 12)
-            s.line([[x, 15], [x, h_mm - 15]], 9, "aluminium", -9)
-            s.line([[x, 15], [x, tube_end]], 8, "aluminium", 8)
-            s.line([[x, 15], [x, tube_end]], 6, "aluminium", -6)
-        s.rect(w_mm * 0.3 - 8, 8, w_mm * 0.4 + 16, 18, "plastic", 25, round_mm=6, corner_mm=6)  # handle
+        _trolley(s, w_mm, h_mm, rng, inset_mm=12.0)
         if rng.random() < 0.6:  # lining divider with its zip
             y = h_mm * rng.uniform(0.35, 0.65)
             s.line([[20, y], [w_mm - 20, y + rng.uniform(-15, 15)]], 3, "steel", 1.2)
@@ -298,6 +432,26 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         _hardware(s, w_mm, h_mm, rng)
     s.layers.clip(0, None, out=s.layers)
     return s
+
+
+def _trolley(s: Sketch, w_mm: float, h_mm: float, rng: Rng, *, inset_mm: float) -> None:
+    """Telescopic handle: two rectangular aluminium tubes, an inner pair overlapping the outer.
+
+    Seen through its flat faces a tube is a faint band (two walls of 1-2 mm), but along its sides
+    the beam runs down the side walls edge-on (the tube's whole depth): two sharp lines.
+    """
+    tw, depth, wall = rng.uniform(20, 34), rng.uniform(12, 22), rng.uniform(1.0, 1.8)
+    gap = w_mm * rng.uniform(0.22, 0.38)  # from the centre line to each tube
+    y0, y1 = inset_mm, h_mm - inset_mm
+    tube_end = y0 + (y1 - y0) * rng.uniform(0.5, 0.8)  # the inner tube reaches down to here
+    for x in (w_mm / 2 - gap, w_mm / 2 + gap):
+        for width, end in ((tw, y1), (tw - 2 * wall - 1.5, tube_end)):
+            left = x - width / 2
+            s.rect(left, y0, width, end - y0, "aluminium", 2 * wall)
+            for edge in (left, left + width - wall):
+                s.rect(edge, y0, wall, end - y0, "aluminium", depth - 2 * wall)
+        s.rect(x - tw / 2 - 4, y1 - 25, tw + 8, 25, "plastic", 15, corner_mm=4)  # base mount
+    s.rect(w_mm / 2 - gap - tw / 2, y0 - 10, 2 * gap + tw, 20, "plastic", 25, round_mm=6, corner_mm=6)  # grip
 
 
 def _handles(s: Sketch, w_mm: float, h_mm: float, rng: Rng) -> None:

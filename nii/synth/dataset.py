@@ -34,7 +34,9 @@ ANNOTATIONS = "annotations.json"
 # Revision of what the scans look like: bump it whenever rendering changes, so that a model card
 # (which copies it from its training folder) tells which generator its data came from.
 # 2: hollow pistol slide, revolver, bag piping, zips and handles, suitcase rims and tubes, box fill.
-RENDERER = 2
+# 6 (3-5 were branches, docs/experiments.md): rectangular trolley tubes, also in soft bags; luggage
+# carries personal items (cutlery, pens, umbrellas, chains, cable coils, circuit boards).
+RENDERER = 6
 DECLARATIONS = "declarations.jsonl"
 _MIN_BOX_PX = 2.0  # boxes thinner than this (an object seen edge-on at the border) are dropped
 _PNG = [
