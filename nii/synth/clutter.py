@@ -24,6 +24,15 @@ def _blob(rng: Rng, w: float, h: float, *, points: int = 14, jitter: float = 0.2
     return np.stack([w / 2 + np.cos(t) * r * w * 0.45, h / 2 + np.sin(t) * r * h * 0.45], axis=1)
 
 
+def _squarish(rng: Rng, w: float, h: float, *, points: int = 32) -> np.ndarray:
+    """A box-shaped soft outline (a superellipse of exponent 6) inside a w x h box (mm), centred."""
+    t = np.linspace(0, 2 * np.pi, points, endpoint=False)
+    r = 1.0 + rng.uniform(-0.03, 0.03, points)
+    c, s = np.cos(t), np.sin(t)
+    x, y = np.sign(c) * np.abs(c) ** (1 / 3), np.sign(s) * np.abs(s) ** (1 / 3)
+    return np.stack([w / 2 + x * r * w * 0.45, h / 2 + y * r * h * 0.45], axis=1)
+
+
 def _smooth(pts: np.ndarray, rounds: int = 3) -> np.ndarray:
     """Chaikin corner cutting: a cable or chain bends, it does not kink."""
     for _ in range(rounds):
@@ -45,6 +54,61 @@ def _folds(s: Sketch, mask: np.ndarray, material: str, thickness_mm: float, rng:
     s.fill(cv2.min(bands, mask), material, thickness_mm)
 
 
+# -- small dense hardware ---------------------------------------------------------------------------
+# Zip sliders, press studs, clasps and short screws: steel the size of a cartridge. On real luggage
+# (SIXray) the model's false bullets lie on exactly these, which our bags carried few of.
+
+
+def _plate(s: Sketch, a, b, width_mm: float, material: str, thickness_mm: float) -> None:
+    """A flat bar from a to b (mm), width_mm across: stamped or cast parts, square-edged."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    n = np.array([-d[1], d[0]]) * width_mm / 2
+    s.poly([a + n, b + n, b - n, a - n], material, thickness_mm)
+
+
+def _zip_slider(s: Sketch, x: float, y: float, angle: float, rng: Rng) -> None:
+    """A zip's slider (die-cast zinc, drawn as steel: Z 30 against 26) and its puller, which hangs off
+    it at any angle; a hole near the puller's end."""
+    c, d = np.array([x, y]), np.array([np.cos(angle), np.sin(angle)])
+    length = rng.uniform(12, 22)
+    _plate(s, c - d * length / 2, c + d * length / 2, rng.uniform(8, 14), "steel", rng.uniform(3, 5))
+    turn = angle + rng.uniform(-0.7, 0.7) + (np.pi if rng.random() < 0.5 else 0)
+    p = np.array([np.cos(turn), np.sin(turn)])
+    reach, width, t = rng.uniform(18, 40), rng.uniform(6, 12), rng.uniform(1.5, 2.5)
+    _plate(s, c, c + p * reach, width, "steel", t)
+    _plate(s, c + p * reach * 0.7, c + p * (reach - 3), width * 0.45, "steel", -t)
+
+
+def _press_stud(s: Sketch, x: float, y: float, rng: Rng) -> None:
+    """A press stud, jeans button or eyelet: pressed sheet whose rim is seen edge-on, a dense post."""
+    r, mat = rng.uniform(4.5, 9), _pick(rng, ["steel", "copper"])
+    s.ellipse(x, y, r, r, mat, rng.uniform(0.4, 0.8))
+    s.ring(x, y, r, r - rng.uniform(1.0, 2.0), mat, rng.uniform(1.5, 3))
+    s.ellipse(x, y, r * 0.35, r * 0.35, mat, rng.uniform(2, 4))
+
+
+def _clasp(s: Sketch, x: float, y: float, angle: float, rng: Rng) -> None:
+    """A snap hook or lobster clasp: a loop of cast steel with its swivel eye."""
+    length, width, wire = rng.uniform(25, 65), rng.uniform(10, 22), rng.uniform(2.5, 5)
+    t = np.linspace(0, 2 * np.pi, 25)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    loop = np.stack([length / 2 * np.cos(t), width / 2 * np.sin(t)], 1) @ rot.T + [x, y]
+    s.line(loop, wire, "steel", wire * rng.uniform(1.0, 1.5))
+    eye = np.array([x, y]) + rot[:, 0] * (length / 2 + 5)
+    s.ring(eye[0], eye[1], 5, 2.5, "steel", 3)
+
+
+def _screw(s: Sketch, x: float, y: float, angle: float, rng: Rng) -> None:
+    """A short screw, nail or bolt seen side-on: a round steel shank and a head."""
+    length, dia = rng.uniform(10, 50), rng.uniform(2.5, 6)
+    c, d = np.array([x, y]), np.array([np.cos(angle), np.sin(angle)])
+    a, b = c - d * length / 2, c + d * length / 2
+    s.line([a, b], dia, "steel")
+    head = dia * rng.uniform(1.6, 2.2)
+    _plate(s, a - d * rng.uniform(1.5, 4), a, head, "steel", head * 0.8)
+
+
 def draw_clothes(rng: Rng, ppm: float) -> Sketch:
     """A folded garment: textile of uneven thickness with folds and seams, sometimes a zip, buttons or a
     belt buckle."""
@@ -56,13 +120,18 @@ def draw_clothes(rng: Rng, ppm: float) -> Sketch:
     _folds(s, mask, "paper", layer * rng.uniform(0.3, 0.6), rng, int(rng.integers(3, 9)))
     extra = rng.random()
     if extra < 0.3:
-        x = rng.uniform(0.3, 0.7) * w
-        s.line([[x, h * 0.15], [x + rng.uniform(-20, 20), h * 0.85]], 3, "steel", 1.0)  # zip
-    elif extra < 0.6:
+        x, dx = rng.uniform(0.3, 0.7) * w, rng.uniform(-20, 20)
+        s.line([[x, h * 0.15], [x + dx, h * 0.85]], 3, "steel", 1.0)  # zip
+        f = rng.uniform(0.15, 0.85)
+        _zip_slider(s, x + dx * (f - 0.15) / 0.7, h * f, np.pi / 2, rng)
+    elif extra < 0.5:
         for k in range(int(rng.integers(3, 7))):
             s.ellipse(w * 0.5, h * 0.2 + k * 20, 5, 5, "plastic", 3)
-    elif extra < 0.7:
+    elif extra < 0.6:
         s.ring(w * 0.5, h * 0.5, 20, 14, "steel", 3)
+    elif extra < 0.8:  # jeans or a jacket: a metal button, rivets or a row of press studs
+        for _ in range(int(rng.integers(2, 7))):
+            _press_stud(s, rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h, rng)
     return s
 
 
@@ -361,6 +430,17 @@ def draw_circuit_board(rng: Rng, ppm: float) -> Sketch:
     return s
 
 
+def draw_fasteners(rng: Rng, ppm: float) -> Sketch:
+    """A handful of screws, nails and bolts, loose in a pocket or in a small bag (a furniture kit)."""
+    w, h = rng.uniform(60, 120), rng.uniform(50, 90)
+    s = Sketch(w, h, ppm)
+    if rng.random() < 0.5:
+        s.rect(0, 0, w, h, "plastic", 0.3, corner_mm=4)
+    for _ in range(int(rng.integers(3, 15))):
+        _screw(s, rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h, rng.uniform(0, 2 * np.pi), rng)
+    return s
+
+
 PERSONAL_DRAWERS: dict[str, Callable[[Rng, float], Sketch]] = {
     "cutlery": draw_cutlery,
     "pens": draw_pens,
@@ -368,6 +448,7 @@ PERSONAL_DRAWERS: dict[str, Callable[[Rng, float], Sketch]] = {
     "chain": draw_chain,
     "cable_coil": draw_cable_coil,
     "circuit_board": draw_circuit_board,
+    "fasteners": draw_fasteners,
 }
 
 
@@ -389,7 +470,8 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         mask = s.mask_poly(np.array([[3, 3], [w_mm - 3, 3], [w_mm - 3, h_mm - 3], [3, h_mm - 3]]))
         s.texture(mask, "plastic", 2.0, rng, scale_mm=6, contrast=0.8)
     elif kind == "soft_bag":
-        outline = _blob(rng, w_mm, h_mm, points=16, jitter=0.08)
+        wheeled = rng.random() < 0.5  # packed square, the trolley tubes inside its back panel
+        outline = _squarish(rng, w_mm, h_mm) if wheeled else _blob(rng, w_mm, h_mm, points=16, jitter=0.08)
         mask = s.mask_poly(outline)
         s.texture(mask, "plastic", 4, rng, scale_mm=30, contrast=0.5)
         # Fabric walls seen edge-on: the outline and, a few millimetres in, piping and a perimeter zip.
@@ -400,11 +482,14 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         centre = np.array([w_mm / 2, h_mm / 2])
         ring = centre + (outline - centre) * rng.uniform(0.85, 0.93)
         s.line(np.vstack([ring, ring[:1]]), 3, "steel", 1.2)  # perimeter zip: a chain of teeth
+        for k in rng.choice(len(ring), size=int(rng.integers(1, 3)), replace=False):
+            step = ring[(k + 1) % len(ring)] - ring[k]
+            _zip_slider(s, *ring[k], float(np.arctan2(step[1], step[0])), rng)
         y = h_mm * rng.uniform(0.2, 0.3)
         s.line([[w_mm * 0.25, y], [w_mm * 0.75, y]], 4, "steel", 1.5)  # pocket zip
-        s.rect(w_mm * 0.5 - 10, y - 6, 20, 12, "steel", 3)  # zip puller
+        _zip_slider(s, w_mm * rng.uniform(0.25, 0.75), y, 0.0, rng)
         _handles(s, w_mm, h_mm, rng)
-        if rng.random() < 0.5:  # wheeled soft luggage carries the same tubes inside its back panel
+        if wheeled:
             _trolley(s, w_mm, h_mm, rng, inset_mm=h_mm * 0.12)
     else:  # hard_case: plastic shell, aluminium trolley tubes, wheels, steel frame
         s.rect(0, 0, w_mm, h_mm, "plastic", 6, corner_mm=25)
@@ -414,10 +499,17 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.rect(15, 15, w_mm - 30, h_mm - 30, "plastic", -10, corner_mm=16)
         s.rect(10, 10, w_mm - 20, h_mm - 20, "steel", 1.2, corner_mm=20)  # zip between the shells
         s.rect(11.5, 11.5, w_mm - 23, h_mm - 23, "steel", -1.2, corner_mm=19)
+        for _ in range(int(rng.integers(1, 3))):  # two sliders meet somewhere along the top or a side
+            if rng.random() < 0.5:
+                _zip_slider(s, rng.uniform(0.2, 0.8) * w_mm, rng.choice([11.0, h_mm - 11]), 0.0, rng)
+            else:
+                _zip_slider(s, rng.choice([11.0, w_mm - 11]), rng.uniform(0.2, 0.8) * h_mm, np.pi / 2, rng)
         _trolley(s, w_mm, h_mm, rng, inset_mm=12.0)
         if rng.random() < 0.6:  # lining divider with its zip
-            y = h_mm * rng.uniform(0.35, 0.65)
-            s.line([[20, y], [w_mm - 20, y + rng.uniform(-15, 15)]], 3, "steel", 1.2)
+            y, dy = h_mm * rng.uniform(0.35, 0.65), rng.uniform(-15, 15)
+            s.line([[20, y], [w_mm - 20, y + dy]], 3, "steel", 1.2)
+            f = rng.uniform(0.1, 0.9)
+            _zip_slider(s, 20 + f * (w_mm - 40), y + f * dy, float(np.arctan2(dy, w_mm - 40)), rng)
         for x, y in ((20, 20), (w_mm - 20, 20), (20, h_mm - 20), (w_mm - 20, h_mm - 20)):
             s.ellipse(x, y, 14, 14, "plastic", 30)
             s.ellipse(x, y, 4, 4, "steel", 30)
@@ -429,7 +521,8 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.texture(lining, "paper", layer, rng, scale_mm=rng.uniform(15, 40), contrast=0.8)
         _folds(s, lining, "paper", layer * 0.5, rng, int(rng.integers(4, 12)))
     if kind != "padded_envelope":
-        _hardware(s, w_mm, h_mm, rng)
+        luggage = kind in ("soft_bag", "hard_case")
+        _hardware(s, w_mm, h_mm, rng, int(rng.integers(2, 11) if luggage else rng.integers(0, 7)))
     s.layers.clip(0, None, out=s.layers)
     return s
 
@@ -463,22 +556,34 @@ def _handles(s: Sketch, w_mm: float, h_mm: float, rng: Rng) -> None:
         xs = np.linspace(x0, x1, 9)
         ys = y + sag * np.sin(np.linspace(0, np.pi, 9))
         s.line(np.stack([xs, ys], 1), rng.uniform(20, 35), "plastic", rng.uniform(2, 4))
+        hooks = rng.random() < 0.4  # a shoulder strap clips on with snap hooks
         for x, yy in ((xs[0], ys[0]), (xs[-1], ys[-1])):
-            s.ring(x, yy, 9, 6, "steel", 3)
+            if hooks:
+                _clasp(s, x, yy, rng.uniform(0, 2 * np.pi), rng)
+            else:
+                s.ring(x, yy, 9, 6, "steel", 3)
 
 
-def _hardware(s: Sketch, w_mm: float, h_mm: float, rng: Rng) -> None:
-    """Buckles, rings, rivets and wire frames: the small metal every bag carries (false-alarm bait)."""
-    for _ in range(int(rng.integers(0, 7))):
+def _hardware(s: Sketch, w_mm: float, h_mm: float, rng: Rng, count: int) -> None:
+    """Buckles, rings, rivets, press studs, clasps, loose screws and wire frames: the small metal every
+    bag carries (false-alarm bait)."""
+    for _ in range(count):
         x, y = rng.uniform(0.05, 0.95) * w_mm, rng.uniform(0.05, 0.95) * h_mm
+        angle = rng.uniform(0, 2 * np.pi)
         part = rng.random()
-        if part < 0.3:
+        if part < 0.15:
             s.ring(x, y, rng.uniform(6, 14), rng.uniform(3, 5), "steel", 2.5)
-        elif part < 0.55:
+        elif part < 0.3:
             s.rect(x, y, rng.uniform(15, 35), rng.uniform(10, 20), "steel", 2.0, corner_mm=3)
             s.rect(x + 4, y + 4, 6, 4, "steel", -2.0)
-        elif part < 0.8:
+        elif part < 0.45:
             s.ellipse(x, y, 2.5, 2.5, "copper", 3.0)
+        elif part < 0.6:
+            _press_stud(s, x, y, rng)
+        elif part < 0.7:
+            _clasp(s, x, y, angle, rng)
+        elif part < 0.85:
+            _screw(s, x, y, angle, rng)
         else:
             length = rng.uniform(60, 200)
             s.line([[x, y], [x + length * rng.uniform(-1, 1), y + length * rng.uniform(-1, 1)]], 2.5, "steel")

@@ -36,7 +36,9 @@ ANNOTATIONS = "annotations.json"
 # 2: hollow pistol slide, revolver, bag piping, zips and handles, suitcase rims and tubes, box fill.
 # 6 (3-5 were branches, docs/experiments.md): rectangular trolley tubes, also in soft bags; luggage
 # carries personal items (cutlery, pens, umbrellas, chains, cable coils, circuit boards).
-RENDERER = 6
+# 7: small dense hardware the size of a cartridge: zip sliders and pullers, press studs, snap hooks,
+# loose screws and nails.
+RENDERER = 7
 DECLARATIONS = "declarations.jsonl"
 _MIN_BOX_PX = 2.0  # boxes thinner than this (an object seen edge-on at the border) are dropped
 _PNG = [
