@@ -91,7 +91,7 @@ def test_luggage_carries_small_dense_metal():
 
 def test_wheeled_soft_bags_hold_their_trolley_tubes():
     """A wheeled soft bag is packed square, so its tubes stay inside it (renderer 6 drew an oval bag,
-    whose corners the tubes stuck out of by 5-28% of their area)."""
+    whose corners the tubes stuck out of by up to 28.5% of their area)."""
     wheeled = 0
     for seed in range(12):
         layers = draw_container("soft_bag", 500, 700, np.random.default_rng(seed), PPM).layers
