@@ -499,7 +499,7 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.rect(15, 15, w_mm - 30, h_mm - 30, "plastic", -10, corner_mm=16)
         s.rect(10, 10, w_mm - 20, h_mm - 20, "steel", 1.2, corner_mm=20)  # zip between the shells
         s.rect(11.5, 11.5, w_mm - 23, h_mm - 23, "steel", -1.2, corner_mm=19)
-        for _ in range(int(rng.integers(1, 3))):  # two sliders meet somewhere along the top or a side
+        for _ in range(int(rng.integers(1, 3))):  # one or two sliders on the shell zip, top or side
             if rng.random() < 0.5:
                 _zip_slider(s, rng.uniform(0.2, 0.8) * w_mm, rng.choice([11.0, h_mm - 11]), 0.0, rng)
             else:

@@ -37,7 +37,7 @@ ANNOTATIONS = "annotations.json"
 # 6 (3-5 were branches, docs/experiments.md): rectangular trolley tubes, also in soft bags; luggage
 # carries personal items (cutlery, pens, umbrellas, chains, cable coils, circuit boards).
 # 7: small dense hardware the size of a cartridge: zip sliders and pullers, press studs, snap hooks,
-# loose screws and nails.
+# loose screws and nails; wheeled soft bags packed square (their tubes stuck out of renderer 6's ovals).
 RENDERER = 7
 DECLARATIONS = "declarations.jsonl"
 _MIN_BOX_PX = 2.0  # boxes thinner than this (an object seen edge-on at the border) are dropped
