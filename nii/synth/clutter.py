@@ -513,7 +513,7 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         for x, y in ((20, 20), (w_mm - 20, 20), (20, h_mm - 20), (w_mm - 20, h_mm - 20)):
             s.ellipse(x, y, 14, 14, "plastic", 30)
             s.ellipse(x, y, 4, 4, "steel", 30)
-    if kind in ("soft_bag", "hard_case") and rng.random() < 0.7:
+    if kind in LUGGAGE and rng.random() < 0.7:
         # Lining and the soft things luggage is packed with: textile over most of the inside.
         outline = _blob(rng, w_mm * 0.85, h_mm * 0.85, points=14, jitter=0.15) + [w_mm * 0.075, h_mm * 0.075]
         lining = s.mask_poly(outline)
@@ -521,8 +521,7 @@ def draw_container(kind: str, w_mm: float, h_mm: float, rng: Rng, ppm: float) ->
         s.texture(lining, "paper", layer, rng, scale_mm=rng.uniform(15, 40), contrast=0.8)
         _folds(s, lining, "paper", layer * 0.5, rng, int(rng.integers(4, 12)))
     if kind != "padded_envelope":
-        luggage = kind in ("soft_bag", "hard_case")
-        _hardware(s, w_mm, h_mm, rng, int(rng.integers(2, 11) if luggage else rng.integers(0, 7)))
+        _hardware(s, w_mm, h_mm, rng, int(rng.integers(2, 11) if kind in LUGGAGE else rng.integers(0, 7)))
     s.layers.clip(0, None, out=s.layers)
     return s
 
@@ -590,3 +589,4 @@ def _hardware(s: Sketch, w_mm: float, h_mm: float, rng: Rng, count: int) -> None
 
 
 CONTAINERS: tuple[str, ...] = ("cardboard_box", "padded_envelope", "soft_bag", "hard_case")
+LUGGAGE: tuple[str, ...] = ("soft_bag", "hard_case")  # a traveller's bags: more hardware, personal items

@@ -12,7 +12,7 @@ import numpy as np
 
 from nii.matching.declaration import Declaration
 from nii.scanio.falsecolor import Palette, build_lut, render_raw16
-from nii.synth.clutter import CONTAINERS, GOODS_DRAWERS, PERSONAL_DRAWERS, draw_container
+from nii.synth.clutter import CONTAINERS, GOODS_DRAWERS, LUGGAGE, PERSONAL_DRAWERS, draw_container
 from nii.synth.contents import ContentItem, ground_truth_labels
 from nii.synth.declarations import make_declaration
 from nii.synth.objects import DRAWERS
@@ -181,7 +181,7 @@ def generate_parcel(
     ccy = height / 2 + rng.uniform(-0.05, 0.05) * height
     place(draw_container(container, cw, ch, rng, ppm), stack, ccx, ccy, rng.uniform(-8, 8))
     inner = (ccx - cw * ppm * 0.4, ccy - ch * ppm * 0.4, ccx + cw * ppm * 0.4, ccy + ch * ppm * 0.4)
-    if container in ("soft_bag", "hard_case"):  # a traveller's own things: undeclared, unlabelled
+    if container in LUGGAGE:  # a traveller's own things: undeclared, unlabelled
         for kind in rng.choice(list(PERSONAL_DRAWERS), size=int(rng.integers(1, 7))):
             cx, cy = rng.uniform(inner[0], inner[2]), rng.uniform(inner[1], inner[3])
             place(PERSONAL_DRAWERS[str(kind)](rng, ppm), stack, cx, cy, rng.uniform(0, 360))
