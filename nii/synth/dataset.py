@@ -137,7 +137,8 @@ def _render_one(job: tuple[SynthSpec, str, int]) -> dict:
         cv2.imwrite(str(root / "raw" / f"{stem}_low.png"), parcel.low, _PNG)
         cv2.imwrite(str(root / "raw" / f"{stem}_high.png"), parcel.high, _PNG)
     boxes = [
-        {"class_name": b.class_name, "xyxy": [round(v, 2) for v in b.xyxy], "concealed": b.concealed}
+        {"class_name": b.class_name, "xyxy": [round(v, 2) for v in b.xyxy], "concealed": b.concealed,
+         "contrast": b.contrast}
         for b in parcel.boxes
         if b.xyxy[2] - b.xyxy[0] >= _MIN_BOX_PX and b.xyxy[3] - b.xyxy[1] >= _MIN_BOX_PX
     ]
@@ -174,7 +175,7 @@ def _coco(spec: SynthSpec, records: list[dict]) -> dict:
                     "bbox": [x1, y1, w, h],
                     "area": round(w * h, 2),
                     "iscrowd": 0,
-                    "attributes": {"concealed": box["concealed"]},
+                    "attributes": {"concealed": box["concealed"], "contrast": box["contrast"]},
                 }
             )
     return {

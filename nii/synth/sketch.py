@@ -10,7 +10,7 @@ into the parcel's material stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from nii.synth.physics import MATERIAL_INDEX, MATERIAL_NAMES, MATERIALS
 
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon vertices
-_MIN_MASS = 0.02  # g/cm^2; below this a pixel does not count towards an object's box
+MIN_MASS = 0.02  # g/cm^2; below this a pixel does not count towards an object's box
 
 
 class Sketch:
@@ -198,11 +198,14 @@ class Sketch:
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """An object's footprint after placement: tight box (x1, y1, x2, y2) in scan pixels and its mask."""
+    """An object after placement: tight box (x1, y1, x2, y2) in scan pixels, footprint area and mass, and
+    the mass thickness it added to the stack (material index -> [h, w] g/cm^2 from `origin`)."""
 
     xyxy: tuple[float, float, float, float]
     area_px: int
     mass_g: float
+    origin: tuple[int, int] = (0, 0)  # (row, column) in the stack of the layers' top-left pixel
+    layers: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 def place(
@@ -238,6 +241,7 @@ def place(
         return None
     matrix = np.hstack([rot, (np.array([cx - x0, cy - y0]) - rot @ src_c)[:, None]])
     total = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
+    added = {}
     for k in used:
         warped = cv2.warpAffine(
             np.ascontiguousarray(layers[k]),
@@ -249,7 +253,8 @@ def place(
         warped *= 1.0 / tilt  # foreshortened: the ray crosses proportionally more material
         stack[k, y0:y1, x0:x1] += warped
         total += warped
-    visible = total > _MIN_MASS
+        added[k] = warped
+    visible = total > MIN_MASS
     rows = np.flatnonzero(visible.any(axis=1))
     if rows.size == 0:
         return None
@@ -259,4 +264,6 @@ def place(
         xyxy=(float(x0 + cols[0]), float(y0 + rows[0]), float(x0 + cols[-1] + 1), float(y0 + rows[-1] + 1)),
         area_px=int(visible.sum()),
         mass_g=mass_g,
+        origin=(y0, x0),
+        layers=added,
     )

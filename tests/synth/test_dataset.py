@@ -47,6 +47,8 @@ def test_coco_loads_and_boxes_are_valid(small):
             x, y, w, h = ann["bbox"]
             assert w >= 2 and h >= 2 and x >= 0 and y >= 0
             assert x + w <= img["width"] + 1e-6 and y + h <= img["height"] + 1e-6
+            assert isinstance(ann["attributes"]["concealed"], bool)
+            assert 0.0 <= ann["attributes"]["contrast"] <= 442.0
 
 
 def test_info_names_the_generator_run(small):

@@ -1,12 +1,17 @@
-"""A synthetic parcel: determinism, valid boxes, ground truth that agrees with what is inside."""
+"""A synthetic parcel: determinism, valid boxes and their contrast, ground truth that agrees with its
+contents."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from nii.scanio.falsecolor import build_lut
 from nii.synth.contents import ContentItem, ground_truth_labels
-from nii.synth.parcel import generate_parcel, plan_contents
+from nii.synth.objects import DRAWERS
+from nii.synth.parcel import generate_parcel, object_contrast, plan_contents, sample_palette
+from nii.synth.physics import MATERIAL_INDEX, MATERIAL_NAMES, MATERIALS, calibrate, scanner_model
+from nii.synth.sketch import place
 from nii.types import CLASS_NAMES, COMPLIANT, GOODS_KINDS, Misdeclaration
 
 
@@ -89,3 +94,25 @@ def test_plan_covers_every_class_and_misdeclaration():
         labels |= set(ground_truth_labels(items))
     assert set(CLASS_NAMES) <= kinds and set(GOODS_KINDS) <= kinds
     assert labels == {COMPLIANT} | {str(m) for m in Misdeclaration}
+
+
+def test_contrast_falls_as_an_object_is_buried():
+    """The same knife shows less the more steel lies over it, and not at all under a thick slab."""
+    rng = np.random.default_rng(0)
+    scanner = scanner_model()
+    lut = build_lut(calibrate(scanner), sample_palette(rng)[1])
+    knife = DRAWERS["knife"](rng, 1.0)
+    contrasts = []
+    for steel_mm in (0.0, 2.0, 30.0):
+        stack = np.zeros((len(MATERIAL_NAMES), 300, 300), dtype=np.float32)
+        stack[MATERIAL_INDEX["steel"]] = MATERIALS["steel"][1] * steel_mm / 10.0
+        placed = place(knife, stack, 150, 150, 30.0)
+        contrasts.append(object_contrast(stack, placed, scanner, lut))
+    assert contrasts[0] > contrasts[1] > contrasts[2]
+    assert contrasts[0] > 100 and contrasts[2] < 30  # plainly visible alone; hidden under 3 cm of steel
+
+
+def test_boxes_carry_their_contrast(parcels):
+    contrasts = [b.contrast for p in parcels for b in p.boxes]
+    assert all(0.0 <= c <= 442.0 for c in contrasts)
+    assert np.median(contrasts) > 70  # most labelled objects show plainly
