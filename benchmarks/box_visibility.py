@@ -20,13 +20,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from faster_coco_eval import COCO, COCOeval_faster
 
 from nii.datasets import Dataset, load_dataset
-from nii.datasets.coco import to_coco_dict
-from nii.detector.evaluate import EVAL_SCORE_THRESHOLD, predict
+from nii.detector.evaluate import EVAL_SCORE_THRESHOLD, coco_eval, predict
 from nii.errors import DatasetError
 from nii.runtime.detector import Detections
+from nii.runtime.postprocess import box_iou
 from nii.runtime.yolo import load_detector
 
 
@@ -51,38 +50,19 @@ def contrasts(data: Path, dataset: Dataset) -> list[np.ndarray]:
     return out
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    lt, rb = np.maximum(box[:2], others[:, :2]), np.minimum(box[2:], others[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / (area(box) + area(others) - inter)
-
-
 def found_at(dataset: Dataset, predictions: list[Detections], thresholds: dict[str, float]) -> np.ndarray:
     """Per labelled object (all samples in order): found by a same-class detection at the card's threshold."""
     found = []
     for sample, det in zip(dataset.samples, predictions, strict=True):
         for box, cls in zip(sample.xyxy, sample.class_ids.tolist(), strict=True):
             keep = (det.class_ids == cls) & (det.scores >= thresholds[dataset.class_names[cls]])
-            found.append(bool(keep.any() and _iou(box, det.xyxy[keep]).max() >= 0.5))
+            found.append(bool(keep.any() and box_iou(box, det.xyxy[keep]).max() >= 0.5))
     return np.array(found)
 
 
 def coco_map(dataset: Dataset, predictions: list[Detections], contrast: np.ndarray, below: float) -> dict:
     """mAP50, mAP50-95 and per-class AP50 with the objects of contrast < below as ignore regions."""
-    gt_dict = to_coco_dict(dataset)
-    for ann, c in zip(gt_dict["annotations"], contrast, strict=True):
-        ann["iscrowd"] = int(c < below)
-    gt = COCO(gt_dict)
-    dets = [{"image_id": i, "category_id": int(c) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(s)}
-            for i, det in enumerate(predictions, start=1)
-            for (x1, y1, x2, y2), s, c in zip(det.xyxy.tolist(), det.scores.tolist(), det.class_ids,
-                                              strict=True)]
-    ev = COCOeval_faster(gt, gt.loadRes(dets), iouType="bbox", print_function=lambda *_: None)
-    ev.params.catIds = list(range(1, len(dataset.class_names) + 1))
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
+    ev = coco_eval(dataset, predictions, list(range(len(dataset.class_names))), ignore=contrast < below)
     ap50 = {}
     for k, name in enumerate(dataset.class_names):
         p = ev.eval["precision"][0, :, k, 0, -1]

@@ -113,8 +113,15 @@ def predict(detector: Detector, dataset: Dataset, *, progress: bool = False,
     return results
 
 
-def _coco_eval(dataset: Dataset, predictions: Sequence[Detections], class_ids: list[int]) -> COCOeval_faster:
-    gt = COCO(to_coco_dict(dataset))
+def coco_eval(dataset: Dataset, predictions: Sequence[Detections], class_ids: list[int],
+              ignore: np.ndarray | None = None) -> COCOeval_faster:
+    """COCO evaluation of `class_ids`, accumulated and summarised. ignore: one bool per labelled box (the
+    dataset's boxes in order) marking ignore regions (COCO iscrowd: neither a miss nor a false alarm)."""
+    gt_dict = to_coco_dict(dataset)
+    if ignore is not None:
+        for ann, crowd in zip(gt_dict["annotations"], ignore.tolist(), strict=True):
+            ann["iscrowd"] = int(crowd)
+    gt = COCO(gt_dict)
     dets = [
         {"image_id": i, "category_id": int(c) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(s)}
         for i, det in enumerate(predictions, start=1)
@@ -168,7 +175,7 @@ def metrics(dataset: Dataset, predictions: Sequence[Detections], thresholds: dic
     if not present:
         raise DatasetError("the evaluation data holds no box of the model's classes; check --split and "
                            "--class-map (the import report lists the unmapped source classes)")
-    evaluator = _coco_eval(dataset, predictions, present)
+    evaluator = coco_eval(dataset, predictions, present)
     precision = evaluator.eval["precision"]  # [IoU 10, recall 101, class, area, max dets]
     per_class: dict[str, ClassMetrics] = {}
     for cls, name in enumerate(dataset.class_names):

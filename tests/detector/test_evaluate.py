@@ -13,6 +13,7 @@ import pytest
 from nii.cli import main
 from nii.datasets import Dataset, ImportReport, Sample, load_dataset
 from nii.detector.evaluate import (
+    coco_eval,
     evaluate,
     look_alikes,
     operating_points,
@@ -119,6 +120,20 @@ def test_look_alikes_count_wrong_class_detections_at_the_thresholds() -> None:
     # Four knife detections at the threshold: one was scissors; the one under the threshold does not count.
     assert shares == {"knife": {"scissors": 0.25}}
     assert look_alikes(dataset, predictions, {"gun": 0.5, "knife": 0.5, "scissors": 0.5}, min_share=0.3) == {}
+
+
+def test_ignored_boxes_are_neither_missed_nor_false_alarms() -> None:
+    classes = ("gun",)
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 40, 30], [40, 40, 60, 60]], np.float32)
+    dataset = Dataset((Sample(Path("x.png"), 64, 64, boxes, np.zeros(3, np.int64)),), classes,
+                      ImportReport("coco", 1, 3))
+    # The strongest detection lies on box 2, the next on box 0; box 1 is never found.
+    found = Detections(boxes[[2, 0]], np.array([0.9, 0.8], np.float32), np.zeros(2, np.int64), classes)
+    ap50 = lambda ignore: coco_eval(dataset, [found], [0], ignore=ignore).stats[1]  # noqa: E731
+    assert ap50(None) == pytest.approx(2 / 3, abs=0.01)  # two of three found, both ahead of any error
+    assert ap50(np.array([False, True, False])) == pytest.approx(1.0)  # the miss ignored
+    # Box 2 ignored: its detection is no false alarm, and boxes 0 and 1 give one hit of two.
+    assert ap50(np.array([False, False, True])) == pytest.approx(0.5, abs=0.01)
 
 
 @pytest.mark.parametrize(
