@@ -264,7 +264,7 @@ def object_contrast(stack: np.ndarray, placed: Placed, scanner: ScannerModel, lu
     """
     y0, x0 = placed.origin
     h, w = next(iter(placed.layers.values())).shape
-    with_it = np.ascontiguousarray(stack[:, y0 : y0 + h, x0 : x0 + w])
+    with_it = stack[:, y0 : y0 + h, x0 : x0 + w]
     without = with_it.copy()
     own = np.zeros((h, w), dtype=np.float32)
     for k, layer in placed.layers.items():
@@ -275,7 +275,7 @@ def object_contrast(stack: np.ndarray, placed: Placed, scanner: ScannerModel, lu
     rgb = [render_raw16(*(to_raw16(t) for t in scanner.transmission(m)), lut).astype(np.float32)
            for m in (with_it, without)]
     distance = np.sqrt(((rgb[0] - rgb[1]) ** 2).sum(axis=-1))[footprint]
-    return round(float(np.percentile(distance, 90)), 1) if distance.size else 0.0
+    return round(float(np.percentile(distance, 90)), 1)  # never empty: `place` keeps only objects that show
 
 
 def _shrink(placed: Placed, by: float) -> tuple[float, float, float, float]:
