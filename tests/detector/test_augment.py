@@ -7,9 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as F
 
 from nii.datasets import Sample
-from nii.detector.augment import DetectionDataset, ObjectBank, TrainTransform, overlay_parcel
+from nii.detector.augment import DetectionDataset, ObjectBank, RandomRot90, TrainTransform, overlay_parcel
 from nii.detector.config import AugmentConfig
 
 
@@ -34,6 +36,19 @@ def test_overlay_multiplies_the_object_in_and_appends_its_box() -> None:
     dark = np.argwhere(out.min(axis=2) < 250)
     assert dark[:, 0].min() >= y0 - 8 and dark[:, 0].max() < y1 + 8  # nothing beyond the margin
     assert target.min() == 255  # the input image is not modified in place
+
+
+def test_the_bank_keeps_its_own_copy_of_each_object() -> None:
+    """Objects are worked out when first laid on, so the bank must not read the image it was given later."""
+    torch.manual_seed(0)
+    bank = ObjectBank(margin=8)
+    image, boxes, labels = _parcel()
+    bank.add(image, boxes, labels)
+    image[:] = 0  # the caller reuses its buffer
+    target = np.full((200, 300, 3), 255, np.uint8)
+    out, out_boxes, _ = bank.overlay(target, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), count=1)
+    x0, y0, x1, y1 = out_boxes[0].astype(int)
+    assert np.allclose(out[y0:y1, x0:x1].reshape(-1, 3).mean(0), [60, 90, 120], atol=1)
 
 
 def test_overlay_divides_out_what_lay_around_the_object() -> None:
@@ -168,3 +183,34 @@ def test_the_dataset_stacks_another_training_parcel_when_asked(tmp_path: Path) -
     labels = [sorted(dataset[0][2].tolist()) for _ in range(8)]
     assert all(len(x) == 2 and x[0] == 4 for x in labels)  # its own object and one of the other's
     assert [4, 9] in labels
+
+
+def test_quarter_turns_match_torchvision_rotate() -> None:
+    """The exact kernels give what ``F.rotate(..., expand=True)`` gives, for the image and its boxes."""
+    image = tv_tensors.Image(torch.randint(0, 256, (3, 40, 70), dtype=torch.uint8))
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[3.0, 5.0, 20.0, 11.0], [50.5, 0.0, 70.0, 39.5]]),
+                                     format="XYXY", canvas_size=(40, 70))
+    turn = RandomRot90(1.0)
+    for angle in (90, -90):
+        img, bb = turn.transform(image, {"angle": angle}), turn.transform(boxes, {"angle": angle})
+        assert torch.equal(img, F.rotate(image, angle, expand=True))
+        expected = F.rotate(boxes, angle, expand=True)
+        assert bb.canvas_size == expected.canvas_size == (70, 40)
+        assert torch.allclose(bb.as_subclass(torch.Tensor), expected.as_subclass(torch.Tensor), atol=1e-4)
+
+
+def test_a_turned_window_smaller_than_the_crop_is_padded_where_the_letterbox_pads() -> None:
+    """A 300 x 200 image in a 256 px window: turned, the window is 200 wide, white to its right."""
+    torch.manual_seed(0)
+    turned = AugmentConfig(hflip=0, vflip=0, rot90=1.0, scale_prob=0, hue=0, saturation=0, brightness=0,
+                           contrast=0, channel_permute=0, noise_prob=0, blur_prob=0)
+    transform = TrainTransform(turned, size=300, crop=256)
+    image, boxes, labels = _parcel()
+    for _ in range(10):
+        img, out_boxes, out_labels = transform(image, boxes, labels)
+        assert img.shape == (3, 256, 256) and bool((img[:, :, 200:] == 1.0).all())
+        assert float(img[:, :, :200].min()) < 0.5  # the parcel's dark object is in the window
+        assert out_labels.tolist() == [4]
+        x0, y0, x1, y1 = out_boxes[0].tolist()
+        assert (x1 - x0, y1 - y0) == (20, 30)  # turned: 20 wide, 30 high
+        assert float(img[:, int(y0):int(y1), int(x0):int(x1)].mean()) < 0.5
