@@ -2,7 +2,8 @@
 
 Every image ends as Tensor[3, S, S] float32 RGB in [0, 1]: resized so its long side is S (times a
 random scale in training), placed at the top-left (a random place in training), padded with 1.0
-(white, the X-ray background). Boxes follow every geometric step through ``tv_tensors.BoundingBoxes``.
+(white, the X-ray background). Boxes follow every step; flips and quarter turns move them as
+``tv_tensors.BoundingBoxes``.
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ class TrainTransform:
         # Hue, saturation, brightness and contrast go through uint8 lookup tables (_colour_jitter): torch's
         # ColorJitter costs ~50 ms an image on this CPU, the tables ~2 ms.
         self.colour = v2.RandomApply([v2.RandomChannelPermutation()], p=cfg.channel_permute)
-        self.sanitize = v2.SanitizeBoundingBoxes(min_size=MIN_BOX_PX)
         self._noise: Tensor | None = None
 
     def _uniform(self, lo: float, hi: float) -> float:
@@ -228,7 +228,7 @@ class ObjectBank:
         ring = transmission[fade < 1]
         if len(ring):
             transmission = np.minimum(transmission / np.maximum(np.percentile(ring, 75, axis=0), 0.05), 1)
-        item.darkness = (1 - transmission) * fade[..., None]
+        item.darkness = ((1 - transmission) * fade[..., None]).astype(np.float32)
         return item.darkness
 
     def overlay(self, image: np.ndarray, xyxy: np.ndarray, class_ids: np.ndarray, count: int,
@@ -251,14 +251,15 @@ class ObjectBank:
             if ch >= h or cw >= w:
                 continue
             if out is None:
-                out = image.astype(np.float32)
+                out = image.copy()
             y, x = int(torch.randint(h - ch + 1, ()).item()), int(torch.randint(w - cw + 1, ()).item())
-            out[y:y + ch, x:x + cw] *= 1 - darkness
+            region = out[y:y + ch, x:x + cw]  # only the object's pixels go through float
+            region[:] = (region * (1 - darkness)).round()
             boxes.append(inner[None] + np.array([x, y, x, y], dtype=np.float32))
             labels.append(np.array([label], dtype=class_ids.dtype))
         if out is None:
             return image, xyxy, class_ids
-        return out.round().astype(np.uint8), np.concatenate(boxes).astype(np.float32), np.concatenate(labels)
+        return out, np.concatenate(boxes).astype(np.float32), np.concatenate(labels)
 
 
 def overlay_parcel(
