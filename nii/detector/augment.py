@@ -133,7 +133,7 @@ class TrainTransform:
         if (nw, nh) != (w, h):
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             image = cv2.resize(image, (nw, nh), interpolation=interpolation)
-        boxes = xyxy * np.array([nw / w, nh / h, nw / w, nh / h], dtype=np.float32)
+        boxes = torch.from_numpy(xyxy * np.array([nw / w, nh / h, nw / w, nh / h], dtype=np.float32))
 
         # The window first, so that every later step works on C x C pixels at most. Flips and quarter
         # turns after it give what they would before it: the window keeps its size under a quarter turn
@@ -144,16 +144,16 @@ class TrainTransform:
         left = int(torch.randint(0, nw - crop + 1, ()).item()) if anywhere and nw > crop else 0
         ch, cw = min(nh, crop), min(nw, crop)
         image = image[top:top + ch, left:left + cw]
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        boxes = np.clip(boxes - np.array([left, top, left, top], dtype=np.float32), 0, [cw, ch, cw, ch])
-        kept_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        visible = torch.from_numpy(kept_area >= MIN_VISIBLE * area)
+        area = box_area(boxes)
+        boxes = (boxes - torch.tensor([left, top] * 2, dtype=torch.float32)).clamp(
+            torch.zeros(4), torch.tensor([cw, ch] * 2, dtype=torch.float32))
+        visible = box_area(boxes) >= MIN_VISIBLE * area
 
         image = self._colour_jitter(np.ascontiguousarray(image))
         if torch.rand(1).item() < cfg.blur_prob:  # OpenCV on uint8: ~20x cheaper than a float conv in torch
             image = cv2.GaussianBlur(image, (5, 5), self._uniform(0.1, 1.2))
         img = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))
-        bb = tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(ch, cw))
+        bb = tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(ch, cw))
         img, bb = self.geometry(img, bb)
         img = self.colour(img)
 
